@@ -1,0 +1,121 @@
+import math
+
+import pytest
+import torch
+from torch.distributions import Independent, Normal
+
+from vae_course import losses, models
+
+SHAPE = (1, 28, 28)
+
+
+@pytest.mark.parametrize("arch", ["mlp", "conv"])
+def test_shapes(arch):
+    x = torch.rand(5, *SHAPE)
+    vae = models.VAE(SHAPE, hidden=(64,), latent_dim=3, arch=arch)
+    out, mu, logvar = vae(x)
+    assert out.shape == x.shape and mu.shape == (5, 3) and logvar.shape == (5, 3)
+    assert vae.sample(7).shape == (7, *SHAPE)
+    assert vae.reconstruct(x).shape == x.shape
+    ae = models.Autoencoder(SHAPE, hidden=(64,), latent_dim=2, arch=arch)
+    assert ae.encode(x).shape == (5, 2)
+    y = ae(x)
+    assert y.shape == x.shape and y.min() >= 0 and y.max() <= 1
+
+
+def test_reparameterized_sample_has_the_right_distribution_and_gradients():
+    mu = torch.tensor([[1.0, -2.0]], requires_grad=True)
+    logvar = torch.tensor([[math.log(0.25), math.log(4.0)]], requires_grad=True)
+    g = torch.Generator().manual_seed(0)
+    z = models.VAE.reparameterize(mu.expand(200_000, 2), logvar.expand(200_000, 2), generator=g)
+    torch.testing.assert_close(z.mean(0), torch.tensor([1.0, -2.0]), atol=0.02, rtol=0)
+    torch.testing.assert_close(z.std(0), torch.tensor([0.5, 2.0]), atol=0.02, rtol=0)
+    z.mean().backward()  # d mean(z) / d mu_j = 1/2 for each of the two coordinates
+    torch.testing.assert_close(mu.grad, torch.tensor([[0.5, 0.5]]))
+
+
+def test_vae_loss_is_the_negative_elbo_of_its_parts():
+    torch.manual_seed(0)
+    vae = models.VAE(SHAPE, hidden=(32,), latent_dim=4)
+    x = torch.rand(6, *SHAPE)
+    g1, g2 = torch.Generator().manual_seed(1), torch.Generator().manual_seed(1)
+    parts = vae.loss(x, generator=g1)
+    out, mu, logvar = vae(x, generator=g2)
+    rec = -losses.bernoulli_log_likelihood(x, out).mean()
+    kl = losses.gaussian_kl(mu, logvar).mean()
+    torch.testing.assert_close(parts.total, rec + kl)
+    torch.testing.assert_close(parts.reconstruction, rec)
+
+
+def test_gaussian_decoder_uses_its_sigma():
+    torch.manual_seed(0)
+    vae = models.VAE(SHAPE, hidden=(16,), latent_dim=2, likelihood="gaussian", sigma=0.5)
+    x = torch.rand(3, *SHAPE)
+    out = torch.rand(3, *SHAPE)
+    expected = Independent(Normal(out, 0.5), 3).log_prob(x)
+    torch.testing.assert_close(vae.log_likelihood(x, out), expected)
+    assert torch.equal(vae.mean_image(out), out)
+
+
+@pytest.mark.parametrize(
+    "kwargs, err, match",
+    [({"likelihood": "poisson"}, ValueError, "likelihood"), ({"arch": "rnn"}, ValueError, "arch"),
+     ({"latent_dim": 0}, ValueError, "latent_dim"), ({"latent_dim": 2.5}, TypeError, "latent_dim"),
+     ({"image_shape": (28, 28)}, ValueError, "image_shape"), ({"sigma": -1.0}, ValueError, "sigma"),
+     ({"image_shape": (1, 10, 10), "arch": "conv"}, ValueError, "multiples of 4")],
+)
+def test_vae_bad_construction(kwargs, err, match):
+    with pytest.raises(err, match=match):
+        models.VAE(**kwargs)
+
+
+def test_vae_bad_input():
+    vae = models.VAE(SHAPE, hidden=(8,), latent_dim=2)
+    with pytest.raises(ValueError, match=r"x must have shape \(batch, 1, 28, 28\)"):
+        vae.encode(torch.rand(2, 784))
+    with pytest.raises(TypeError, match="floating"):
+        vae.encode(torch.zeros(2, *SHAPE, dtype=torch.uint8))
+    with pytest.raises(TypeError, match="x must be a torch.Tensor"):
+        vae.encode([[0.0]])
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        vae.loss(torch.full((2, *SHAPE), 2.0))
+    with pytest.raises(ValueError, match="n must be >= 1"):
+        vae.sample(0)
+
+
+def test_conditional_vae_conditions_both_networks():
+    torch.manual_seed(0)
+    cvae = models.ConditionalVAE(SHAPE, hidden=(32,), latent_dim=2, num_classes=10)
+    x = torch.rand(4, *SHAPE)
+    y = torch.tensor([0, 3, 3, 9])
+    mu_a, _ = cvae.encode(x, y)
+    mu_b, _ = cvae.encode(x, torch.tensor([1, 3, 3, 9]))
+    assert not torch.allclose(mu_a[0], mu_b[0]) and torch.allclose(mu_a[1:], mu_b[1:])
+    z = torch.zeros(2, 2)
+    assert not torch.allclose(cvae.decode(z, torch.tensor([0, 0]))[0], cvae.decode(z, torch.tensor([5, 5]))[0])
+    assert cvae.sample(torch.arange(10)).shape == (10, *SHAPE)
+    # a float one-hot condition is the same as the integer label
+    torch.testing.assert_close(cvae.decode(z, models.one_hot(torch.tensor([2, 7]), 10)), cvae.decode(z, torch.tensor([2, 7])))
+    parts = cvae.loss(x, y)
+    assert torch.isfinite(parts.total)
+
+
+def test_conditional_vae_bad_labels():
+    cvae = models.ConditionalVAE(SHAPE, hidden=(8,), latent_dim=2, num_classes=10)
+    x = torch.rand(2, *SHAPE)
+    with pytest.raises(ValueError, match=r"labels in 0\.\.9"):
+        cvae.encode(x, torch.tensor([0, 10]))
+    with pytest.raises(ValueError, match="shape \\(batch, 10\\)"):
+        cvae.encode(x, torch.zeros(2, 5))
+    with pytest.raises(ValueError, match="one label per example"):
+        cvae.encode(x, torch.tensor([1, 2, 3]))
+    with pytest.raises(TypeError, match="integer labels"):
+        models.one_hot(torch.tensor([True]), 10)
+    with pytest.raises(ValueError, match="arch='conv'"):
+        models._make_coders("conv", SHAPE, 8, 2, True, extra_in=10)
+
+
+def test_one_hot():
+    torch.testing.assert_close(models.one_hot(torch.tensor([1, 0]), 3), torch.tensor([[0.0, 1.0, 0.0], [1.0, 0.0, 0.0]]))
+    with pytest.raises(ValueError, match="one-dimensional"):
+        models.one_hot(torch.zeros(2, 2, dtype=torch.long), 3)
