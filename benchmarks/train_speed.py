@@ -1,0 +1,98 @@
+"""Seconds per epoch of the same 784-400-20 VAE trained three ways, in one run:
+
+1. the course's loop (vae_course.train.train),
+2. a plain PyTorch loop over in-memory tensors (randperm + slicing),
+3. a plain PyTorch loop over torch.utils.data.DataLoader(TensorDataset).
+
+The data are the offline digits at 28x28, tiled to --n examples so an epoch is long
+enough to time. Each loop runs --epochs epochs after one warm-up epoch; the median is
+reported. Usage:  python benchmarks/train_speed.py [--n 12000] [--epochs 3]
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+from torch.utils.data import DataLoader, TensorDataset
+
+from vae_course import data, losses, models, train
+
+
+def make_model(seed: int) -> models.VAE:
+    torch.manual_seed(seed)
+    return models.VAE((1, 28, 28), hidden=(400,), latent_dim=20)
+
+
+def neg_elbo(model, x):
+    out, mu, logvar = model(x)
+    return -losses.bernoulli_log_likelihood(x, out).mean() + losses.gaussian_kl(mu, logvar).mean()
+
+
+def course_loop(x, epochs, batch_size):
+    model = make_model(0)
+    hist = train.train(model, train.vae_loss(), x, epochs=epochs + 1, batch_size=batch_size, progress=False, seed=0)
+    return hist.seconds[1:]
+
+
+def tensor_loop(x, epochs, batch_size):
+    model = make_model(0)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    gen = torch.Generator().manual_seed(0)
+    times = []
+    for _ in range(epochs + 1):
+        start = time.perf_counter()
+        perm = torch.randperm(len(x), generator=gen)
+        for i in range(0, len(x), batch_size):
+            xb = x[perm[i : i + batch_size]]
+            loss = neg_elbo(model, xb)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        times.append(time.perf_counter() - start)
+    return times[1:]
+
+
+def dataloader_loop(x, epochs, batch_size):
+    model = make_model(0)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    loader = DataLoader(TensorDataset(x), batch_size=batch_size, shuffle=True, generator=torch.Generator().manual_seed(0))
+    times = []
+    for _ in range(epochs + 1):
+        start = time.perf_counter()
+        for (xb,) in loader:
+            loss = neg_elbo(model, xb)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        times.append(time.perf_counter() - start)
+    return times[1:]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--n", type=int, default=12_000, help="training examples (the digits tiled)")
+    parser.add_argument("--epochs", type=int, default=3, help="timed epochs per loop (after one warm-up)")
+    parser.add_argument("--batch-size", type=int, default=128)
+    args = parser.parse_args()
+
+    x = data.load_digits().train.x
+    x = x.repeat((args.n + len(x) - 1) // len(x), 1, 1, 1)[: args.n].contiguous()
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {args.n} examples, batch {args.batch_size}")
+    results = {}
+    # interleave the loops so a busy machine affects all three alike
+    runs = {"course loop (vae_course.train)": course_loop, "plain loop over tensors": tensor_loop,
+            "plain loop over DataLoader": dataloader_loop}
+    for name, fn in runs.items():
+        results[name] = statistics.median(fn(x, args.epochs, args.batch_size))
+    width = max(map(len, results))
+    print(f"{'loop':<{width}}  seconds/epoch")
+    for name, sec in results.items():
+        print(f"{name:<{width}}  {sec:8.3f}")
+    course, plain, loader = results.values()
+    print(f"course / plain tensors = {course / plain:.3f};  course / DataLoader = {course / loader:.3f}")
+
+
+if __name__ == "__main__":
+    main()
