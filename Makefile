@@ -1,0 +1,77 @@
+# Entry points of the course. `make help` lists them.
+# The course runs in a virtual environment in .venv, created on first use with $(PYTHON).
+
+PYTHON ?= python3
+VENV := .venv
+VPY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+EXTRAS := notebooks,test,grading
+SUBMISSIONS ?= submissions
+CELL_TIMEOUT ?= 600
+
+.DEFAULT_GOAL := help
+.PHONY: help setup course figures test lab student grade constraints clean
+
+help:
+	@echo "make course    set up .venv, run every notebook (default mode), write build/html/ and figures/"
+	@echo "make test      set up .venv, run the unit tests and every notebook in fast mode (pytest + nbval)"
+	@echo "make lab       set up .venv, open JupyterLab on notebooks/"
+	@echo "make figures   same as 'make course': the default-mode run regenerates figures/"
+	@echo "make student   release the student version of the notebooks (scripts/release.py)"
+	@echo "make grade SUBMISSIONS=path   grade collected submissions (scripts/grade.py)"
+	@echo "make clean     remove build/ and release/"
+	@echo "Python used to create .venv: PYTHON=$(PYTHON) (override: make course PYTHON=python3.12)"
+
+$(VPY):
+	@echo ">>> Creating the virtual environment $(VENV) with $(PYTHON)"
+	$(PYTHON) -m venv $(VENV)
+
+# Reinstalls only when pyproject.toml or constraints.txt changed since the last install.
+$(STAMP): pyproject.toml constraints.txt | $(VPY)
+	@echo ">>> Installing vae-course[$(EXTRAS)] into $(VENV) (pinned by constraints.txt)"
+	$(VPY) -m pip install --upgrade pip
+	$(VPY) -m pip install -c constraints.txt -e ".[$(EXTRAS)]"
+	@touch $@
+	@echo ">>> $(VENV) is ready"
+
+setup: $(STAMP)
+
+course figures: $(STAMP)
+	@echo ">>> Running every notebook in the default mode (minutes on a laptop CPU)"
+	$(VPY) scripts/build_course.py
+
+# One pytest run: unit tests in tests/ and every notebook under nbval, fast mode.
+# Figures made by the tests go to build/test-figures, never to the committed figures/.
+# pytest's exit status is also written to build/pytest-exit-status for .ci/run.
+test: $(STAMP)
+	@echo ">>> Running the unit tests and every notebook (VAE_COURSE_FAST=1)"
+	@mkdir -p build/test-figures
+	@status=0; \
+	OMP_NUM_THREADS=1 VAE_COURSE_FAST=1 VAE_COURSE_FIGURES="$(CURDIR)/build/test-figures" MPLBACKEND=Agg \
+	  $(VPY) -m pytest -n 2 --dist loadfile --nbval-lax --nbval-current-env \
+	  --nbval-cell-timeout=$(CELL_TIMEOUT) tests notebooks || status=$$?; \
+	echo $$status > build/pytest-exit-status; \
+	if [ $$status -ne 0 ]; then echo ">>> pytest failed (exit status $$status)"; fi; \
+	exit $$status
+
+lab: $(STAMP)
+	@echo ">>> Starting JupyterLab on notebooks/ (Ctrl-C to stop)"
+	$(VPY) -m jupyter lab --notebook-dir=notebooks
+
+student: $(STAMP)
+	$(VPY) scripts/release.py
+
+grade: $(STAMP)
+	$(VPY) scripts/grade.py "$(SUBMISSIONS)"
+
+# Re-pin constraints.txt from the current .venv (after a dependency change and a green `make test`).
+constraints: $(STAMP)
+	@echo ">>> Writing constraints.txt from $(VENV)"
+	@{ sed -n '1,3p' constraints.txt; \
+	  $(VPY) -m pip freeze --exclude-editable | grep -v -i -E '^(vae[-_]course|torchvision)==' | sed -E 's/\+[A-Za-z0-9.]+$$//'; \
+	  grep -A1 '^# Not installed' constraints.txt; } > constraints.txt.new
+	@mv constraints.txt.new constraints.txt
+
+clean:
+	@echo ">>> Removing build/ and release/"
+	rm -rf build release
