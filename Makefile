@@ -56,7 +56,7 @@ test: $(STAMP)
 
 lab: $(STAMP)
 	@echo ">>> Starting JupyterLab on notebooks/ (Ctrl-C to stop)"
-	$(VPY) -m jupyter lab --notebook-dir=notebooks
+	$(VPY) -m jupyter lab --notebook-dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root)
 
 student: $(STAMP)
 	$(VPY) scripts/release.py

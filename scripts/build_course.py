@@ -11,7 +11,6 @@ The exit status is non-zero when a notebook fails or runs out of time.
 """
 
 import argparse
-import html
 import os
 import re
 import sys
@@ -21,7 +20,8 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError
-from nbconvert import HTMLExporter
+
+import html_export  # scripts/html_export.py: offline pages (local MathJax, widget manager)
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK_NAME = re.compile(r"^\d\d_.*\.ipynb$")
@@ -34,40 +34,6 @@ def find_notebooks(folder, only=()):
     if only:
         paths = [p for p in paths if any(p.name.startswith(prefix) for prefix in only)]
     return paths
-
-
-def notebook_title(nb, default):
-    """The text of the first Markdown heading, or `default`."""
-    for cell in nb.cells:
-        if cell.cell_type != "markdown":
-            continue
-        for line in cell.source.splitlines():
-            if line.startswith("#"):
-                return line.lstrip("#").strip()
-    return default
-
-
-def export_html(nb, path):
-    """Write the executed notebook `nb` as a standalone HTML page at `path`."""
-    body, _ = HTMLExporter(template_name="lab").from_notebook_node(nb)
-    path.write_text(body, encoding="utf-8")
-
-
-def write_index(entries, path, fast):
-    """Write index.html linking the pages in course order. `entries` are (page, title, status)."""
-    mode = "fast mode (VAE_COURSE_FAST=1)" if fast else "default mode"
-    items = "\n".join(
-        f'  <li><a href="{html.escape(page)}">{html.escape(title)}</a>'
-        + ("" if status == "ok" else f" <strong>({html.escape(status)})</strong>")
-        + "</li>"
-        for page, title, status in entries
-    )
-    path.write_text(
-        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>VAE course</title></head>\n"
-        f"<body>\n<h1>VAE course</h1>\n<p>Notebooks run in the {mode}.</p>\n<ol>\n{items}\n</ol>\n"
-        "</body></html>\n",
-        encoding="utf-8",
-    )
 
 
 def describe_failure(nb, cell_index, error):
@@ -99,6 +65,7 @@ def run_notebook(path, timeout):
         kernel_name="python3",
         extra_arguments=["--log-level=ERROR"],  # no kernel start-up chatter between the reports
         resources={"metadata": {"path": str(path.parent)}},
+        store_widget_state=True,  # so the HTML pages can show the widgets' last state
         # Each cell may use what is left of the notebook's time budget.
         timeout_func=lambda cell: max(1, int(deadline - time.monotonic())),
         on_cell_start=lambda cell, cell_index: current.update(index=cell_index),
@@ -147,13 +114,14 @@ def main(argv=None):
         print(f"  {path.name} ...", flush=True)
         nb, seconds, status, report = run_notebook(path, timeout)
         page = path.with_suffix(".html").name
-        export_html(nb, args.out / page)
+        html_export.export_notebook_html(nb, args.out / page, notebook_dir=path.parent)
         rows.append((path.name, seconds, status))
-        entries.append((page, notebook_title(nb, path.stem), status))
+        entries.append((page, html_export.notebook_title(nb, path.stem), status, html_export.notebook_sections(nb)))
         if report:
             failures.append(path.name)
             print(f"  {path.name}: {status}\n{report}", flush=True)
-    write_index(entries, args.out / "index.html", fast)
+    mode = "fast mode (VAE_COURSE_FAST=1)" if fast else "default mode"
+    html_export.write_index(entries, args.out, note=f"Notebooks run in the {mode}.")
 
     width = max(len(name) for name, _, _ in rows)
     print(f"\n{'notebook':<{width}}  {'seconds':>8}  status")
