@@ -126,8 +126,8 @@ def test_figures_readme_lists_every_figure():
     listed = set()
     for row in rows[2:]:  # after the header and the |---| line
         cell = row.strip().strip("|").split("|")[0].strip()
-        link = re.search(r"\]\(([^)]+)\)", cell)  # [name](name.png)
-        listed.add((link.group(1) if link else cell).strip("`").strip())
+        links = re.findall(r"\]\(([^)]+)\)", cell)  # [name.png](name.png), [pdf](name.pdf)
+        listed.update(links or [cell.strip("`").strip()])
     present = {
         p.relative_to(folder).as_posix()
         for p in folder.rglob("*")

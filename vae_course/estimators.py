@@ -204,7 +204,7 @@ def sgvb_elbo(
     q_phi(z | x^(i)) = N(mu_i, diag(exp(logvar_i))), prior p(z) = N(0, I), and
     z^(i,l) = mu_i + exp(logvar_i / 2) * eps^(i,l) with eps ~ N(0, I).
 
-    * ``kl="analytic"`` (the paper's estimator B, lower variance):
+    * ``kl="analytic"`` (the paper's estimator B, usually the lower variance):
       -KL(q || p) + 1/L sum_l log p(x^(i) | z^(i,l)), the KL in closed form;
     * ``kl="mc"`` (estimator A, for any pair of families):
       1/L sum_l [log p(x^(i) | z^(i,l)) + log p(z^(i,l)) - log q(z^(i,l) | x^(i))].
