@@ -826,6 +826,9 @@ class DenoisingExplorer(Explorer):
         if images.dim() != 4 or tuple(images.shape[1:]) != tuple(model.image_shape) or len(images) == 0:
             raise ValueError(f"images must have shape (n, {', '.join(map(str, model.image_shape))}) with n >= 1, "
                              f"got {tuple(images.shape)}")
+        if len(images) > max_images:
+            raise ValueError(f"images must hold at most {max_images} images (one row of the explorer), got {len(images)}; "
+                             f"pass e.g. images[:{max_images}]")
         if isinstance(kinds, str) or not hasattr(kinds, "__iter__"):
             raise TypeError(f"kinds must be a sequence of noise kinds from {CORRUPTIONS}, got {kinds!r}")
         kinds = tuple(kinds)
@@ -834,7 +837,7 @@ class DenoisingExplorer(Explorer):
         if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
             raise TypeError(f"seed must be an int, got {type(seed).__name__}")
         self.model, self.seed = model, int(seed)
-        self.images = images[:max_images].detach().float().cpu()
+        self.images = images.detach().float().cpu()
         n = len(self.images)
         self.controls["kind"] = W.Dropdown(options=list(kinds), value=kinds[0], description="noise",
                                            layout=W.Layout(width="260px"))
