@@ -1,0 +1,342 @@
+"""The teaching workflow for real: release with nbgrader, then autograde submissions.
+
+- scripts/release.py makes the student version of every notebook;
+- scripts/grade.py grades (a) the instructor version: full points on every exercise; (b) the
+  untouched student version: zero on every exercise, without a crash; (c) submissions of
+  00_start_here made hostile on purpose (a syntax error, an endless loop, a deleted test, a
+  test edited to `pass`, points edited, a huge output, a kernel killed, a file that is no
+  notebook...): each gets exactly the points of what it answered.
+
+Two grading runs (each one nbgrader course folder, students in parallel): the whole course
+for (a) and (b) with the Makefile's generous cell time limit, and 00_start_here for (c)
+with a short one, since one submission loops forever. This file takes minutes: it runs
+every notebook twice in FAST mode.
+"""
+from __future__ import annotations
+
+import copy
+import csv
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from grading import course  # noqa: E402
+
+pytestmark = pytest.mark.slow
+
+FIRST = "00_start_here"
+COURSE_CELL_TIMEOUT = 600   # as the Makefile's nbval runs: the course must not fail for a slow machine
+HOSTILE_CELL_TIMEOUT = 45   # the endless loop costs this much
+# Grading must not need the network: web requests of the notebooks (urllib, requests...) go to a dead proxy.
+OFFLINE = {key: "http://127.0.0.1:9" for key in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY")}
+
+
+def run_script(*args, timeout=1800):
+    start = time.monotonic()
+    result = subprocess.run([sys.executable, *map(str, args)], capture_output=True, text=True, cwd=ROOT,
+                            timeout=timeout, env={**os.environ, **OFFLINE, "NO_PROXY": "", "no_proxy": ""})
+    print(f"{Path(str(args[0])).name}: {time.monotonic() - start:.0f} s\n{result.stdout[-3000:]}")
+    assert result.returncode == 0, f"{args[0]} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}"
+    return result
+
+
+def read_grades(output: Path) -> dict:
+    """{(student, notebook, grade_id): (points, max_points, status)} from grades.csv."""
+    with (output / "grades.csv").open(encoding="utf-8") as f:
+        reader = csv.reader(f)
+        header = next(reader)
+        assert header == ["student", "notebook", "grade_id", "points", "max_points", "status"], header
+        return {(r[0], r[1], r[2]): (float(r[3]), float(r[4]), r[5]) for r in reader}
+
+
+# ----------------------------------------------------------------------------- building submissions
+
+
+def load(path: Path) -> dict:
+    return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def save(nb: dict, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(nb, indent=1), encoding="utf-8")
+
+
+def src(cell) -> str:
+    return "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+
+
+def cell_by_id(nb: dict, grade_id: str) -> dict:
+    for cell in nb["cells"]:
+        if cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") == grade_id:
+            return cell
+    raise KeyError(grade_id)
+
+
+def answer_of(instructor: dict, solution_id: str) -> str:
+    """The model answer as a student would type it: the solution cell without the marker lines."""
+    lines = src(cell_by_id(instructor, solution_id)).splitlines()
+    return "\n".join(line for line in lines if line.strip() not in ("### BEGIN SOLUTION", "### END SOLUTION"))
+
+
+def with_inserted(instructor: dict, solution_id: str, code: str) -> str:
+    """The model answer with ``code`` inserted at the start of the solution block (same indentation)."""
+    out = []
+    for line in src(cell_by_id(instructor, solution_id)).splitlines():
+        if line.strip() == "### BEGIN SOLUTION":
+            indent = line[: len(line) - len(line.lstrip())]
+            out += [indent + c for c in code.strip("\n").splitlines()]
+        elif line.strip() != "### END SOLUTION":
+            out.append(line)
+    return "\n".join(out)
+
+
+def student_copy(student_nb: dict, instructor: dict, exercises, answers: dict) -> dict:
+    """The student version with the answers filled in: ``answers[exercise_id]`` is the code,
+    ``None`` keeps the NotImplementedError stub; exercises not in ``answers`` get the model answer."""
+    nb = copy.deepcopy(student_nb)
+    for ex in exercises:
+        code = answers.get(ex.exercise_id, answer_of(instructor, ex.exercise_id))
+        if code is not None:
+            cell_by_id(nb, ex.exercise_id)["source"] = code
+    return nb
+
+
+@pytest.fixture(scope="module")
+def released(tmp_path_factory):
+    out = tmp_path_factory.mktemp("release")
+    run_script(ROOT / "scripts" / "release.py", "--output", out, timeout=900)
+    return out
+
+
+@pytest.fixture(scope="module")
+def course_grades(released, tmp_path_factory):
+    """(a) the instructor version and (b) the untouched student version, every notebook."""
+    tmp = tmp_path_factory.mktemp("course")
+    subs = tmp / "submissions"
+    notebooks = sorted((released / "vae-course-student" / "notebooks").glob("*.ipynb"))
+    for nb in notebooks:
+        save(load(course.NOTEBOOKS_DIR / nb.name), subs / "instructor" / nb.name)
+        save(load(nb), subs / "untouched" / nb.name)
+    run_script(ROOT / "scripts" / "grade.py", subs, "--output", tmp / "grades", "--workdir", tmp / "work",
+               "--timeout", COURSE_CELL_TIMEOUT, "--jobs", 2, "--release-manifest", released / "release.json")
+    return read_grades(tmp / "grades"), tmp / "grades", [p.stem for p in notebooks]
+
+
+@pytest.fixture(scope="module")
+def first_notebook(released):
+    instructor = load(course.NOTEBOOKS_DIR / f"{FIRST}.ipynb")
+    student = load(released / "vae-course-student" / "notebooks" / f"{FIRST}.ipynb")
+    exercises = course.exercises_of(course.NOTEBOOKS_DIR / f"{FIRST}.ipynb")
+    assert len(exercises) >= 3, f"{FIRST} needs three exercises for these tests"
+    return instructor, student, exercises
+
+
+@pytest.fixture(scope="module")
+def hostile_grades(first_notebook, released, tmp_path_factory):
+    """(c) submissions of the first notebook, each broken in its own way (see EXPECTED)."""
+    instructor, student, exs = first_notebook
+    e0, e1, e2 = (ex.exercise_id for ex in exs[:3])
+    tmp = tmp_path_factory.mktemp("hostile")
+    subs = tmp / "submissions"
+    name = f"{FIRST}.ipynb"
+
+    def submit(who, nb):
+        save(nb, subs / who / name)
+
+    submit("perfect", student_copy(student, instructor, exs, {}))
+    # a syntax error in the second answer
+    submit("syntax_error", student_copy(student, instructor, exs, {e1: answer_of(instructor, e1) + "\n    return )(\n"}))
+    # the first answer never returns
+    submit("endless_loop", student_copy(student, instructor, exs, {e0: with_inserted(instructor, e0, "while True:\n    pass")}))
+    # test cells deleted: of an unanswered exercise (must not help) and of a right answer (must not hurt)
+    nb = student_copy(student, instructor, exs, {e0: None})
+    nb["cells"] = [c for c in nb["cells"] if c.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+                   not in (exs[0].grade_id, exs[1].grade_id)]
+    submit("deleted_tests", nb)
+    # test cells edited to `pass` (one unanswered, one answered) and points raised to 100
+    nb = student_copy(student, instructor, exs, {e2: None})
+    for ex in (exs[1], exs[2]):
+        cell = cell_by_id(nb, ex.grade_id)
+        cell["source"] = "pass\n"
+        cell["metadata"]["nbgrader"]["points"] = 100
+    cell_by_id(nb, exs[0].grade_id)["metadata"]["nbgrader"]["points"] = 100
+    submit("edited_tests", nb)
+    # a huge output from one right answer, a warning (stderr) from another
+    huge = ("global _HUGE_DONE\nif not globals().get('_HUGE_DONE'):\n    _HUGE_DONE = True\n"
+            "    print('x' * 5_000_000)\n    for _i in range(100_000):\n        print(_i)")
+    submit("huge_output", student_copy(student, instructor, exs, {
+        e1: with_inserted(instructor, e1, huge),
+        e2: with_inserted(instructor, e2, "import warnings\nwarnings.warn('a harmless warning on stderr')"),
+    }))
+    # the third answer kills the kernel when its cell runs
+    submit("kernel_killed", student_copy(student, instructor, exs, {e2: "import os\nos._exit(1)"}))
+    # the first answer only fits the visible test (00_start_here only: it knows the exercise)
+    first_answer = src(cell_by_id(student, e0))
+    if "def class_counts(" in first_answer:
+        submit("visible_only", student_copy(student, instructor, exs, {
+            e0: first_answer.replace("raise NotImplementedError()", "return torch.tensor([1, 1, 3, 0])")}))
+    # not a notebook; an empty folder; a zip; a notebook with an unknown name
+    (subs / "not_json").mkdir(parents=True)
+    (subs / "not_json" / name).write_text("{ this is not a notebook", encoding="utf-8")
+    (subs / "empty").mkdir()
+    import zipfile
+    with zipfile.ZipFile(subs / "zipped.zip", "w") as zf:
+        zf.writestr(f"vae-course-student/notebooks/{name}", json.dumps(student_copy(student, instructor, exs, {})))
+    submit("renamed", student_copy(student, instructor, exs, {}))
+    (subs / "renamed" / name).rename(subs / "renamed" / "my_answers.ipynb")
+
+    run_script(ROOT / "scripts" / "grade.py", subs, "--output", tmp / "grades", "--workdir", tmp / "work",
+               "--timeout", HOSTILE_CELL_TIMEOUT, "--jobs", 2, "--release-manifest", released / "release.json")
+    return read_grades(tmp / "grades"), tmp / "grades", exs
+
+
+# ----------------------------------------------------------------------------- (a) and (b)
+
+
+def test_instructor_version_gets_full_points(course_grades):
+    grades, output, notebooks = course_grades
+    rows = {k: v for k, v in grades.items() if k[0] == "instructor" and k[1] != "ALL"}
+    for stem in notebooks:
+        expected = course.exercises_of(course.NOTEBOOKS_DIR / f"{stem}.ipynb")
+        for ex in expected:
+            points, max_points, status = rows[("instructor", stem, ex.grade_id)]
+            assert status == "graded", f"{stem}: {status}"
+            assert max_points == ex.points
+            assert points == max_points, (f"{stem} {ex.grade_id}: the model answer got {points} of {max_points}; "
+                                          f"see {output / 'feedback' / 'instructor' / (stem + '.html')}")
+
+
+def test_untouched_student_version_gets_zero_without_crashing(course_grades):
+    grades, output, notebooks = course_grades
+    for stem in notebooks:
+        exs = course.exercises_of(course.NOTEBOOKS_DIR / f"{stem}.ipynb")
+        for ex in exs:
+            points, max_points, status = grades[("untouched", stem, ex.grade_id)]
+            assert status == "graded", f"{stem}: {status} (nbgrader must grade an untouched notebook)"
+            assert points == 0, f"{stem} {ex.grade_id}: an unanswered exercise got {points} points"
+        for who in ("instructor", "untouched"):
+            page = output / "feedback" / who / f"{stem}.html"
+            assert page.is_file(), f"no feedback page {page}"
+    page = (output / "feedback" / "untouched" / f"{notebooks[0]}.html").read_text(encoding="utf-8")
+    assert "NotImplementedError" in page
+
+
+def test_totals_add_up(course_grades):
+    grades, output, _ = course_grades
+    for who in ("instructor", "untouched"):
+        rows = [v for k, v in grades.items() if k[0] == who and k[1] != "ALL"]
+        total = grades[(who, "ALL", "TOTAL")]
+        assert total[0] == pytest.approx(sum(r[0] for r in rows))
+        assert total[1] == pytest.approx(sum(r[1] for r in rows))
+    with (output / "totals.csv").open(encoding="utf-8") as f:
+        totals = {r["student"]: r for r in csv.DictReader(f)}
+    assert float(totals["instructor"]["points"]) == float(totals["instructor"]["max_points"]) > 0
+    assert float(totals["untouched"]["points"]) == 0
+
+
+# ----------------------------------------------------------------------------- (c)
+
+# (student, index of the exercise) -> the points it must get: "full" or 0. Unlisted: full.
+EXPECTED = {
+    "perfect": {},
+    "syntax_error": {1: 0},
+    "endless_loop": {0: 0},
+    "deleted_tests": {0: 0},            # unanswered, test deleted; exercise 1 answered, test deleted: full
+    "edited_tests": {2: 0},             # unanswered, test edited to pass; exercise 1 answered, edited: full
+    "huge_output": {},
+    "zipped": {},
+    "visible_only": {0: 0},             # passes the visible test, fails the hidden one
+    "kernel_killed": {0: 0, 1: 0, 2: 0},
+    "not_json": {0: 0, 1: 0, 2: 0},
+    "empty": {0: 0, 1: 0, 2: 0},
+    "renamed": {0: 0, 1: 0, 2: 0},
+}
+STATUS = {"kernel_killed": "failed", "not_json": "unreadable", "empty": "missing", "renamed": "missing"}
+
+
+@pytest.mark.parametrize("who", sorted(EXPECTED))
+def test_hostile_submissions_get_exactly_what_they_answered(hostile_grades, who):
+    grades, output, exs = hostile_grades
+    if who == "visible_only" and not any(k[0] == who for k in grades):
+        pytest.skip(f"{FIRST} no longer starts with class_counts")
+    got = {i: grades[(who, FIRST, ex.grade_id)] for i, ex in enumerate(exs)}
+    for i, ex in enumerate(exs):
+        points, max_points, status = got[i]
+        assert status == STATUS.get(who, "graded"), f"{who}: status {status}"
+        assert max_points == ex.points, f"{who} {ex.grade_id}: max_points {max_points}, edited points must not count"
+        want = 0 if EXPECTED[who].get(i, "full") == 0 else ex.points
+        assert points == want, f"{who} {ex.grade_id}: {points} points, expected {want}; see {output / 'feedback' / who}"
+    # other notebooks were not submitted: zero, status missing
+    others = [v for k, v in grades.items() if k[0] == who and k[1] not in (FIRST, "ALL")]
+    assert all(p == 0 and s == "missing" for p, _, s in others)
+
+
+def test_hostile_feedback_shows_what_happened(hostile_grades):
+    grades, output, exs = hostile_grades
+    loop = (output / "feedback" / "endless_loop" / f"{FIRST}.html").read_text(encoding="utf-8")
+    assert "CellTimeoutError" in loop or "KeyboardInterrupt" in loop
+    syntax = (output / "feedback" / "syntax_error" / f"{FIRST}.html").read_text(encoding="utf-8")
+    assert "SyntaxError" in syntax
+    edited = (output / "feedback" / "edited_tests" / f"{FIRST}.html").read_text(encoding="utf-8")
+    assert "NotImplementedError" in edited      # the restored test ran against the stub
+    huge = output / "feedback" / "huge_output" / f"{FIRST}.html"
+    assert huge.stat().st_size < 3_000_000, f"{huge} has {huge.stat().st_size} bytes"
+    assert "output truncated by the grader" in huge.read_text(encoding="utf-8")
+    assert not (output / "feedback" / "not_json").exists()
+    with (output / "totals.csv").open(encoding="utf-8") as f:
+        problems = {r["student"]: r["problems"] for r in csv.DictReader(f)}
+    assert "not a readable notebook" in problems["not_json"]
+    assert "my_answers.ipynb" in problems["renamed"]
+    assert "could not grade" in problems["kernel_killed"]
+
+
+def test_no_score_exceeds_its_maximum(hostile_grades, course_grades):
+    for grades in (hostile_grades[0], course_grades[0]):
+        for key, (points, max_points, _) in grades.items():
+            assert 0 <= points <= max_points, f"{key}: {points} of {max_points}"
+
+
+def test_grade_refuses_a_bad_submissions_folder(tmp_path):
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "grade.py"), str(tmp_path / "nothing")],
+                            capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode != 0 and "is not a folder" in result.stderr
+    (tmp_path / "work").mkdir()
+    (tmp_path / "work" / "precious.txt").write_text("keep me")
+    (tmp_path / "subs" / "alice").mkdir(parents=True)
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "grade.py"), str(tmp_path / "subs"),
+                             "--workdir", str(tmp_path / "work"), "--output", str(tmp_path / "out")],
+                            capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode != 0 and "was not made by grade.py" in (result.stdout + result.stderr)
+    assert (tmp_path / "work" / "precious.txt").read_text() == "keep me"
+
+
+def test_release_outputs(released):
+    handout = released / "vae-course-student"
+    names = sorted(p.name for p in (handout / "notebooks").glob("*.ipynb"))
+    assert names and set(names) <= {p.name for p in course.find_notebooks()}
+    import zipfile
+    with zipfile.ZipFile(released / "vae-course-student.zip") as zf:
+        listed = set(zf.namelist())
+    for name in names:
+        assert f"vae-course-student/notebooks/{name}" in listed
+    assert "vae-course-student/vae_course/__init__.py" in listed and "vae-course-student/pyproject.toml" in listed
+    manifest = json.loads((released / "release.json").read_text())
+    assert sorted(manifest["notebooks"]) == [Path(n).stem for n in names]
+    for name in names:
+        text = (handout / "notebooks" / name).read_text(encoding="utf-8")
+        assert "BEGIN SOLUTION" not in text and "BEGIN HIDDEN TESTS" not in text, name
+        nb = json.loads(text)
+        stubs = [src(c) for c in nb["cells"] if c.get("metadata", {}).get("nbgrader", {}).get("solution")]
+        assert all("raise NotImplementedError()" in s for s in stubs), name
+        assert len(stubs) == len(course.exercises_of(course.NOTEBOOKS_DIR / name))
+    readme = (handout / "README.md").read_text(encoding="utf-8")
+    assert re.search(r"hidden tests", readme, re.I)

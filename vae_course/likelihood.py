@@ -1,0 +1,220 @@
+"""Judging a trained VAE beyond its training loss: log p(x) bounds and latent diagnostics.
+
+- ``elbo``: the ELBO per example, E_q[log p(x|z)] (Monte Carlo, L samples) - KL (closed form);
+- ``importance_weighted_bound``: the bound of Burda et al. (2016),
+
+      L_K(x) = E[ log (1/K) sum_k p(x, z_k) / q(z_k | x) ],   z_1..z_K ~ q(z | x) independently,
+
+  with L_1 = ELBO <= L_K <= L_{K+1} <= log p(x), and L_K -> log p(x) as K grows;
+- ``kl_per_dimension`` and ``active_units``: which latent dimensions carry information
+  (a dimension whose KL is ~0 for every x has collapsed onto the prior).
+
+They work for ``vae_course.models.VAE`` with either likelihood. All values are in nats,
+returned per example as float64 tensors on the CPU. The work is split into chunks, so a
+large K does not need memory for K decoded copies of the data at once.
+
+For the Bernoulli likelihood on grey levels (the cross-entropy loss usual on MNIST) these
+numbers are not log-probabilities of the data: only binary x make p(x | z) normalised.
+"""
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import torch
+
+from . import losses
+from .models import VAE, ConditionalVAE
+
+__all__ = ["elbo", "importance_weighted_bound", "kl_per_dimension", "active_units", "ActiveUnits"]
+
+_LOG_2PI = math.log(2 * math.pi)
+
+
+# ----------------------------------------------------------------------------- argument checks
+
+
+def _check_model(model):
+    if isinstance(model, ConditionalVAE) or not isinstance(model, VAE):
+        raise TypeError(
+            "model must be a vae_course.models.VAE (an unconditional VAE), "
+            f"got {type(model).__name__}"
+        )
+
+
+def _check_data(model, x):
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"x must be a torch.Tensor of images, got {type(x).__name__}")
+    if not x.is_floating_point():
+        raise TypeError(f"x must be a floating-point tensor, got dtype {x.dtype}")
+    shape = tuple(model.image_shape)
+    if x.dim() != len(shape) + 1 or tuple(x.shape[1:]) != shape:
+        raise ValueError(f"x must have shape (N, {', '.join(map(str, shape))}) for this model, got {tuple(x.shape)}")
+    if len(x) == 0:
+        raise ValueError("x must hold at least one image, got N = 0")
+    if not torch.isfinite(x).all():
+        raise ValueError("x must hold finite values, found NaN or inf")
+    if model.likelihood == "bernoulli" and (x.min() < 0 or x.max() > 1):
+        raise ValueError(
+            "x must hold values in [0, 1] for a Bernoulli decoder, got min "
+            f"{x.min().item():.3g} and max {x.max().item():.3g}"
+        )
+
+
+def _check_count(name, value, what):
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} ({what}) must be an int, got {type(value).__name__}")
+    if value < 1:
+        raise ValueError(f"{name} ({what}) must be >= 1, got {value}")
+    return value
+
+
+def _check_generator(generator):
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
+
+
+# ----------------------------------------------------------------------------- the sampling core
+
+
+@torch.no_grad()
+def _per_example(model, x, num_samples, batch_size, generator, reduce):
+    """Run ``reduce(log_lik, log_ratio, mu, logvar)`` chunk by chunk and concatenate the results.
+
+    For each example, ``num_samples`` codes z = mu + sigma * eps are drawn from q(z | x);
+    ``log_lik`` (S, b) holds log p(x | z) and ``log_ratio`` (S, b) holds log p(z) - log q(z | x).
+    At most ``batch_size`` images are decoded in one pass.
+    """
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    try:
+        per_chunk = max(1, batch_size // num_samples)  # examples per chunk
+        step = min(num_samples, batch_size)  # samples per decoder pass
+        results = []
+        for start in range(0, len(x), per_chunk):
+            xb = x[start : start + per_chunk].to(device)
+            b = len(xb)
+            mu, logvar = model.encode(xb)
+            std = torch.exp(0.5 * logvar)
+            log_lik, log_ratio = [], []
+            for s0 in range(0, num_samples, step):
+                s = min(step, num_samples - s0)
+                eps = torch.randn(
+                    (s, b, model.latent_dim),
+                    generator=generator,
+                    device=generator.device if generator is not None else device,
+                    dtype=mu.dtype,
+                ).to(device)
+                z = mu + std * eps  # (s, b, J)
+                out = model.decode(z.reshape(s * b, -1))
+                x_rep = xb.unsqueeze(0).expand(s, *xb.shape).reshape(s * b, *xb.shape[1:])
+                log_lik.append(model.log_likelihood(x_rep, out).view(s, b))
+                # log N(z; 0, I) - log N(z; mu, sigma^2): the 2 pi terms cancel.
+                log_ratio.append(0.5 * (eps.pow(2) + logvar - z.pow(2)).sum(dim=-1))
+            results.append(reduce(torch.cat(log_lik).double(), torch.cat(log_ratio).double(), mu, logvar).cpu())
+        return torch.cat(results)
+    finally:
+        model.train(was_training)
+
+
+# ----------------------------------------------------------------------------- public functions
+
+
+def elbo(model, x: torch.Tensor, num_samples: int = 1, batch_size: int = 4096, generator=None) -> torch.Tensor:
+    """The ELBO of each image in nats: (1/L) sum_l log p(x | z_l) - KL(q(z | x) || p(z)).
+
+    The reconstruction term is a Monte Carlo estimate with ``num_samples`` = L codes
+    z_l ~ q(z | x); the KL term is the closed form for a diagonal Gaussian q and N(0, I).
+    Returns a float64 tensor of shape (N,) on the CPU (the negative of the training loss).
+    """
+    _check_model(model)
+    _check_data(model, x)
+    _check_count("num_samples", num_samples, "the number L of Monte Carlo samples per image")
+    _check_count("batch_size", batch_size, "the largest number of images decoded in one pass")
+    _check_generator(generator)
+
+    def reduce(log_lik, log_ratio, mu, logvar):
+        return log_lik.mean(dim=0) - losses.gaussian_kl(mu, logvar).double()
+
+    return _per_example(model, x, num_samples, batch_size, generator, reduce)
+
+
+def importance_weighted_bound(model, x: torch.Tensor, K: int = 100, batch_size: int = 4096, generator=None) -> torch.Tensor:
+    """The importance-weighted lower bound on log p(x) of each image, in nats.
+
+    One estimate per image of  L_K = log (1/K) sum_k p(x | z_k) p(z_k) / q(z_k | x)  with
+    z_k ~ q(z | x) drawn independently (the proposal is the encoder). Its expectation is
+    the ELBO for K = 1, rises with K and tends to log p(x). The log-mean-exp is taken in
+    float64. At most ``batch_size`` images are decoded in one pass (lower it to save
+    memory). Returns a float64 tensor of shape (N,) on the CPU; ``-bound.mean()`` is an
+    estimate (from above, in expectation) of the negative log-likelihood in nats per image.
+    """
+    _check_model(model)
+    _check_data(model, x)
+    _check_count("K", K, "the number of importance samples per image")
+    _check_count("batch_size", batch_size, "the largest number of images decoded in one pass")
+    _check_generator(generator)
+
+    def reduce(log_lik, log_ratio, mu, logvar):
+        return torch.logsumexp(log_lik + log_ratio, dim=0) - math.log(K)
+
+    return _per_example(model, x, K, batch_size, generator, reduce)
+
+
+@torch.no_grad()
+def _encode_all(model, x, batch_size):
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    try:
+        mus, logvars = [], []
+        for start in range(0, len(x), batch_size):
+            mu, logvar = model.encode(x[start : start + batch_size].to(device))
+            mus.append(mu.double().cpu())
+            logvars.append(logvar.double().cpu())
+        return torch.cat(mus), torch.cat(logvars)
+    finally:
+        model.train(was_training)
+
+
+def kl_per_dimension(model, x: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
+    """KL(q(z_j | x) || N(0, 1)) for each latent dimension j, averaged over the images ``x``.
+
+    Returns a float64 tensor of shape (J,) on the CPU; its sum is the mean KL term of the
+    ELBO. A dimension whose value is close to 0 has collapsed onto the prior: the encoder
+    says the same thing about it for every image, so it carries no information about x.
+    """
+    _check_model(model)
+    _check_data(model, x)
+    _check_count("batch_size", batch_size, "the number of images encoded in one pass")
+    mu, logvar = _encode_all(model, x, batch_size)
+    return losses.gaussian_kl(mu, logvar, per_dim=True).mean(dim=0)
+
+
+class ActiveUnits(NamedTuple):
+    """How many latent dimensions are active, and the activity Var_x(E_q[z_j | x]) of each."""
+
+    count: int
+    activity: torch.Tensor
+
+
+def active_units(model, x: torch.Tensor, threshold: float = 0.01, batch_size: int = 1024) -> ActiveUnits:
+    """Count the active latent dimensions (Burda et al., 2016).
+
+    Dimension j is active when the variance over the images of the posterior mean,
+    Var_x(mu_j(x)), exceeds ``threshold`` (0.01 in the paper): its code moves with the input.
+    Needs at least two images.
+    """
+    _check_model(model)
+    _check_data(model, x)
+    _check_count("batch_size", batch_size, "the number of images encoded in one pass")
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)):
+        raise TypeError(f"threshold must be a number, got {type(threshold).__name__}")
+    if not (threshold >= 0 and math.isfinite(threshold)):
+        raise ValueError(f"threshold must be a finite number >= 0, got {threshold}")
+    if len(x) < 2:
+        raise ValueError(f"x must hold at least two images to measure a variance, got {len(x)}")
+    mu, _ = _encode_all(model, x, batch_size)
+    activity = mu.var(dim=0, unbiased=True)
+    return ActiveUnits(int((activity > threshold).sum()), activity)
