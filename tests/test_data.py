@@ -147,3 +147,10 @@ def test_split_subset(digits):
     assert len(s) == 10 and torch.equal(s.x, digits.train.x[:10])
     with pytest.raises(ValueError, match="n"):
         digits.train.subset(0)
+
+
+def test_shapes_generator_is_reachable_from_data():
+    from vae_course import metrics, shapes, disentanglement
+
+    assert data.make_shapes is shapes.make_shapes
+    assert metrics.mutual_information_gap is disentanglement.mutual_information_gap

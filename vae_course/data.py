@@ -25,6 +25,8 @@ __all__ = [
     "CORRUPTIONS",
     "sample_gmm_2d",
     "batches",
+    "ShapesData",
+    "make_shapes",
 ]
 
 
@@ -334,3 +336,7 @@ def batches(*tensors: torch.Tensor, batch_size: int = 128, shuffle: bool = True,
     for start in range(0, stop, batch_size):
         chunk = tuple(t[start : start + batch_size] for t in tensors)
         yield chunk if len(chunk) > 1 else chunk[0]
+
+
+# Images of simple shapes with known generative factors (notebook 08) live in their own module.
+from .shapes import ShapesData, make_shapes  # noqa: E402

@@ -20,7 +20,11 @@ from typing import Callable, NamedTuple
 import numpy as np
 import torch
 
+from .disentanglement import MIGResult, mutual_information_gap  # the disentanglement score (notebook 08)
+
 __all__ = [
+    "MIGResult",
+    "mutual_information_gap",
     "sqrtm_psd",
     "trace_sqrt_product",
     "gaussian_statistics",
