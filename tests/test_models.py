@@ -119,3 +119,17 @@ def test_one_hot():
     torch.testing.assert_close(models.one_hot(torch.tensor([1, 0]), 3), torch.tensor([[0.0, 1.0, 0.0], [1.0, 0.0, 0.0]]))
     with pytest.raises(ValueError, match="one-dimensional"):
         models.one_hot(torch.zeros(2, 2, dtype=torch.long), 3)
+
+
+def test_decoders_check_the_latent_width():
+    vae = models.VAE(SHAPE, hidden=(8,), latent_dim=3)
+    cvae = models.ConditionalVAE(SHAPE, hidden=(8,), latent_dim=2)
+    ae = models.Autoencoder(SHAPE, hidden=(8,), latent_dim=4)
+    with pytest.raises(ValueError, match=r"z must have shape \(batch, 3\)"):
+        vae.decode(torch.zeros(2, 5))
+    with pytest.raises(ValueError, match=r"z must have shape \(batch, 2\)"):
+        cvae.decode(torch.zeros(2, 3), torch.tensor([0, 1]))
+    with pytest.raises(ValueError, match=r"z must have shape \(batch, 4\)"):
+        ae.decode(torch.zeros(2))
+    with pytest.raises(TypeError, match="floating"):
+        vae.decode(torch.zeros(2, 3, dtype=torch.long))

@@ -50,6 +50,15 @@ def _check_input(x, image_shape, name="x"):
         raise ValueError(f"{name} must have shape (batch, {', '.join(map(str, image_shape))}), got {tuple(x.shape)}")
 
 
+def _check_latent(z, latent_dim):
+    if not isinstance(z, torch.Tensor):
+        raise TypeError(f"z must be a torch.Tensor, got {type(z).__name__}")
+    if not z.is_floating_point():
+        raise TypeError(f"z must be a floating-point tensor, got dtype {z.dtype}")
+    if z.dim() != 2 or z.shape[1] != latent_dim:
+        raise ValueError(f"z must have shape (batch, {latent_dim}), got {tuple(z.shape)}")
+
+
 def one_hot(y: torch.Tensor, num_classes: int) -> torch.Tensor:
     """One-hot float encoding of integer labels, with a clear error for labels out of range."""
     if not isinstance(y, torch.Tensor):
@@ -180,6 +189,7 @@ class Autoencoder(nn.Module):
         return self.encoder(x)
 
     def decode(self, z):
+        _check_latent(z, self.latent_dim)
         return torch.sigmoid(self.decoder(z))
 
     def forward(self, x):
@@ -217,6 +227,7 @@ class VAE(nn.Module):
 
     def decode(self, z):
         """The decoder's output parameter: logits (Bernoulli) or means (Gaussian)."""
+        _check_latent(z, self.latent_dim)
         return self.decoder(z)
 
     def mean_image(self, out):
@@ -289,6 +300,7 @@ class ConditionalVAE(VAE):
         return self.encoder(torch.cat([x.flatten(1), c], dim=1))
 
     def decode(self, z, y):
+        _check_latent(z, self.latent_dim)
         c = self._condition(y, len(z)).to(z.device)
         return self.decoder(torch.cat([z, c], dim=1))
 
