@@ -5,8 +5,10 @@
 3. a plain PyTorch loop over torch.utils.data.DataLoader(TensorDataset).
 
 The data are the offline digits at 28x28, tiled to --n examples so an epoch is long
-enough to time. Each loop runs --epochs epochs after one warm-up epoch; the median is
-reported. Usage:  python benchmarks/train_speed.py [--n 12000] [--epochs 3]
+enough to time. The loops take turns for --rounds rounds (so a change in the machine's load
+affects all three alike); each turn is one warm-up epoch and --epochs timed epochs, and the
+median over all timed epochs is reported.
+Usage:  OMP_NUM_THREADS=1 python benchmarks/train_speed.py [--n 12000] [--epochs 2] [--rounds 3]
 """
 from __future__ import annotations
 
@@ -73,19 +75,21 @@ def dataloader_loop(x, epochs, batch_size):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=12_000, help="training examples (the digits tiled)")
-    parser.add_argument("--epochs", type=int, default=3, help="timed epochs per loop (after one warm-up)")
+    parser.add_argument("--epochs", type=int, default=2, help="timed epochs per turn (after one warm-up)")
+    parser.add_argument("--rounds", type=int, default=3, help="turns of each loop, interleaved")
     parser.add_argument("--batch-size", type=int, default=128)
     args = parser.parse_args()
 
     x = data.load_digits().train.x
     x = x.repeat((args.n + len(x) - 1) // len(x), 1, 1, 1)[: args.n].contiguous()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {args.n} examples, batch {args.batch_size}")
-    results = {}
-    # interleave the loops so a busy machine affects all three alike
     runs = {"course loop (vae_course.train)": course_loop, "plain loop over tensors": tensor_loop,
             "plain loop over DataLoader": dataloader_loop}
-    for name, fn in runs.items():
-        results[name] = statistics.median(fn(x, args.epochs, args.batch_size))
+    times = {name: [] for name in runs}
+    for _ in range(args.rounds):
+        for name, fn in runs.items():
+            times[name] += fn(x, args.epochs, args.batch_size)
+    results = {name: statistics.median(t) for name, t in times.items()}
     width = max(map(len, results))
     print(f"{'loop':<{width}}  seconds/epoch")
     for name, sec in results.items():
