@@ -28,7 +28,8 @@ c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedE
 # (Set on Execute, not CappedExecute, so that --Execute.timeout on the command line applies.)
 c.Execute.timeout = 120
 c.Execute.interrupt_on_timeout = True
-c.CappedExecute.max_output_chars = 200_000
+c.CappedExecute.max_output_chars = 200_000     # characters of text output kept per cell
+c.CappedExecute.max_image_chars = 5_000_000    # characters of images (base64) kept per cell
 c.LimitOutput.max_lines = 1000
 c.LimitOutput.max_traceback = 100
 # A test cell the student deleted comes back (with its hidden tests) instead of scoring nothing.

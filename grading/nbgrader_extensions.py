@@ -1,9 +1,9 @@
 """nbgrader preprocessors of the course's autograder (loaded by grading/nbgrader_config.py).
 
 - ``CappedExecute``: nbgrader's ``Execute`` that stops storing a cell's output once it passes
-  ``max_output_chars`` characters, so a submission that prints without end can neither fill the
-  grader's memory nor produce a feedback page of gigabytes (nbgrader's ``LimitOutput`` only
-  counts lines, and only after the run).
+  ``max_output_chars`` characters of text (or ``max_image_chars`` of images), so that a
+  submission that prints without end can neither fill the grader's memory nor produce a
+  feedback page of gigabytes (nbgrader's ``LimitOutput`` only counts lines, after the run).
 - ``GradeCellOutputs``: in autograded test cells, the only thing that costs points is an error.
   By default nbgrader also gives zero to a test cell that wrote anything to stderr (a harmless
   warning from a correct answer) and reads a number displayed by the cell as partial credit
@@ -21,47 +21,46 @@ from traitlets import Bool, Integer
 __all__ = ["CappedExecute", "GradeCellOutputs"]
 
 
-def _output_size(out) -> int:
-    """Characters an output holds (stream text, error text or the payloads of a mime bundle)."""
-    kind = out.get("output_type")
-    if kind == "stream":
-        return len(out.get("text", ""))
-    if kind == "error":
-        return len(out.get("evalue", "")) + sum(len(line) for line in out.get("traceback", []))
-    data = out.get("data", {})
-    return sum(len(v) if isinstance(v, str) else len(str(v)) for v in data.values())
-
-
 class CappedExecute(Execute):
-    """nbgrader's ``Execute`` with a cap on the characters of output kept per cell."""
+    """nbgrader's ``Execute`` with a cap on the output kept per cell (text and images counted apart)."""
 
     max_output_chars = Integer(
         200_000,
-        help="Characters of output kept per cell (-1: no limit). Errors are always kept.",
+        help="Characters of text output (streams, text/* data) kept per cell (-1: no limit). Errors are always kept.",
+    ).tag(config=True)
+
+    max_image_chars = Integer(
+        5_000_000,
+        help="Characters of other output (base64 images...) kept per cell (-1: no limit).",
     ).tag(config=True)
 
     def preprocess_cell(self, cell, resources, cell_index):
-        self._kept_chars = 0
+        self._kept = {"text": 0, "other": 0}
         self._capped = False
         return super().preprocess_cell(cell, resources, cell_index)
 
     def output(self, outs, msg, display_id, cell_index):
-        if self.max_output_chars < 0 or msg.get("msg_type") == "error":
+        if msg.get("msg_type") == "error":
             return super().output(outs, msg, display_id, cell_index)
         content = msg.get("content", {})
-        size = len(content.get("text", "")) + sum(
-            len(v) if isinstance(v, str) else len(str(v)) for v in content.get("data", {}).values()
-        )
-        kept = getattr(self, "_kept_chars", 0)
-        if kept + size <= self.max_output_chars:
-            self._kept_chars = kept + size
+        size = {"text": len(content.get("text", "")), "other": 0}
+        for mime, value in (content.get("data") or {}).items():
+            kind = "text" if mime.startswith("text/") else "other"
+            size[kind] += len(value) if isinstance(value, str) else len(str(value))
+        kept = getattr(self, "_kept", {"text": 0, "other": 0})
+        limits = {"text": self.max_output_chars, "other": self.max_image_chars}
+        if all(limits[k] < 0 or kept[k] + size[k] <= limits[k] for k in kept):
+            for k in kept:
+                kept[k] += size[k]
+            self._kept = kept
             return super().output(outs, msg, display_id, cell_index)
         if not getattr(self, "_capped", False):
             self._capped = True
             notice = NotebookNode(
                 output_type="stream",
                 name="stdout",
-                text=f"\n[output truncated by the grader: more than {self.max_output_chars} characters]\n",
+                text=(f"\n[output truncated by the grader: more than {self.max_output_chars} characters of text "
+                      f"or {self.max_image_chars} of images in this cell]\n"),
             )
             outs.append(notice)
             return notice

@@ -11,7 +11,9 @@ What happens:
 1. an nbgrader course folder is built in build/grading/ from notebooks/ (generate_assignment:
    this records the test cells, their checksums and the hidden tests in a gradebook);
 2. each student's notebooks are checked (a file that is not a readable notebook counts as not
-   submitted) and copied to build/grading/submitted/<student>/vae-course/;
+   submitted), their nbgrader cells are put back in the released shape (metadata, missing
+   test cells, copies: see normalize_nbgrader_cells) and they are copied to
+   build/grading/submitted/<student>/vae-course/;
 3. nbgrader autograde runs each student's notebooks in a fresh kernel, with the locked test
    cells restored from the gradebook (edited or deleted tests come back, hidden tests
    included), VAE_COURSE_FAST=1 (unless --full) and a time limit per cell (--timeout);
@@ -141,8 +143,64 @@ def locate_notebooks(student: Student, expected: list[str], max_bytes: int) -> N
         student.problems.append(f"ignored files that are not course notebooks: {', '.join(extra)}")
 
 
-def copy_submission(student: Student, dest: Path) -> None:
-    """Read each notebook with nbformat and write it to ``dest``; one that cannot be read is 'unreadable'."""
+def _grade_id(cell):
+    meta = cell.get("metadata", {}).get("nbgrader")
+    return meta.get("grade_id") if isinstance(meta, dict) else None
+
+
+def normalize_nbgrader_cells(nb, released) -> list[str]:
+    """Put the nbgrader metadata of a submission back in the shape nbgrader expects; return what was changed.
+
+    nbgrader 0.9 restores edited test cells itself, but it crashes on some things students do
+    to a notebook, and the whole notebook would then score 0. Before nbgrader sees it:
+    - the nbgrader metadata of every known cell is the released one (points, locked, grade...);
+    - a copy of a cell (same grade_id twice: the last copy is kept) or a cell with an unknown or
+      missing grade_id loses its nbgrader metadata and becomes an ordinary cell;
+    - a test cell that is missing is put back (the released cell; nbgrader then restores its
+      hidden tests) after the nearest cell of the release that is still there, else at the end.
+    Solution cells that are missing are not put back: the answer may live in another cell.
+    """
+    import copy as _copy
+
+    ref_cells = [c for c in released.cells if _grade_id(c)]
+    ref = {_grade_id(c): c for c in ref_cells}
+    notes, seen = [], set()
+    for cell in reversed(nb.cells):
+        if "nbgrader" not in cell.get("metadata", {}):
+            continue
+        gid = _grade_id(cell)
+        if gid not in ref or gid in seen:
+            del cell.metadata["nbgrader"]
+            notes.append(f"cell with grade_id {gid!r} " + ("copied: only the last copy counts" if gid in seen else "unknown: made ordinary"))
+            continue
+        seen.add(gid)
+        if dict(cell.metadata["nbgrader"]) != dict(ref[gid].metadata["nbgrader"]):
+            if any(cell.metadata["nbgrader"].get(k) != ref[gid].metadata["nbgrader"].get(k)
+                   for k in ("grade", "solution", "locked", "points", "task")):
+                notes.append(f"{gid}: nbgrader metadata edited, restored")
+            cell.metadata["nbgrader"] = _copy.deepcopy(ref[gid].metadata["nbgrader"])
+    notes.reverse()  # notebook order
+    for k, ref_cell in enumerate(ref_cells):
+        gid = _grade_id(ref_cell)
+        if gid in seen or not ref_cell.metadata["nbgrader"].get("grade"):
+            continue
+        position = len(nb.cells)
+        for previous in reversed(ref_cells[:k]):
+            idx = next((i for i, c in enumerate(nb.cells) if _grade_id(c) == _grade_id(previous)), None)
+            if idx is not None:
+                position = idx + 1
+                break
+        nb.cells.insert(position, _copy.deepcopy(ref_cell))
+        seen.add(gid)
+        notes.append(f"{gid}: test cell missing, put back")
+    return notes
+
+
+def copy_submission(student: Student, dest: Path, released_dir: Path) -> None:
+    """Read each notebook with nbformat, normalize its nbgrader cells and write it to ``dest``.
+
+    A file that cannot be read as a notebook is 'unreadable' (and not graded).
+    """
     import nbformat
 
     dest.mkdir(parents=True, exist_ok=True)
@@ -151,12 +209,23 @@ def copy_submission(student: Student, dest: Path) -> None:
             nb = nbformat.read(path, as_version=4)
             if not isinstance(nb.get("cells"), list):
                 raise ValueError("no list of cells")
+            for cell in nb.cells:
+                if cell.get("cell_type") == "code":
+                    cell.setdefault("outputs", [])
+                    cell.setdefault("execution_count", None)
+                meta = cell.setdefault("metadata", {})
+                if "nbgrader" in meta and not isinstance(meta["nbgrader"], dict):
+                    del meta["nbgrader"]
+            notes = normalize_nbgrader_cells(nb, nbformat.read(released_dir / name, as_version=4))
+            nbformat.write(nb, dest / name)
         except Exception as err:  # any reason: the file is not a notebook we can grade
             student.status[name] = "unreadable"
             student.problems.append(f"{name}: not a readable notebook ({type(err).__name__}: {str(err)[:200]})")
             del student.files[name]
+            (dest / name).unlink(missing_ok=True)
             continue
-        nbformat.write(nb, dest / name)
+        if notes:
+            student.problems.append(f"{name}: " + "; ".join(notes))
     timestamp = student.folder / "timestamp.txt"
     if timestamp.is_file():
         shutil.copyfile(timestamp, dest / "timestamp.txt")
@@ -195,14 +264,16 @@ def grade_student(student: Student, ctx: Context) -> Student:
         if left:
             student.problems.append(f"nbgrader stopped on the whole submission (exit status {status}); "
                                     f"grading {len(left)} notebook(s) one by one")
+        why = {}
         for name in left:
-            course.run_nbgrader(["autograde", course.ASSIGNMENT, *common, f"--notebook={Path(name).stem}"],
-                                ctx.root, ctx.env, log=log, timeout=ctx.notebook_timeout, db=db)
+            _, out = course.run_nbgrader(["autograde", course.ASSIGNMENT, *common, f"--notebook={Path(name).stem}"],
+                                         ctx.root, ctx.env, log=log, timeout=ctx.notebook_timeout, db=db)
+            why[name] = failure_reason(out)
         done = graded()
         for name in names:
             student.status[name] = "graded" if name in done else "failed"
             if name not in done:
-                student.problems.append(f"{name}: nbgrader could not grade it (see {log})")
+                student.problems.append(f"{name}: nbgrader could not grade it{why.get(name, '')} (see {log})")
         if done and ctx.feedback:
             status, _ = course.run_nbgrader(["generate_feedback", course.ASSIGNMENT, f"--student={student.id}", "--force"],
                                             ctx.root, ctx.env, log=log, timeout=ctx.notebook_timeout, db=db)
@@ -215,6 +286,17 @@ def grade_student(student: Student, ctx: Context) -> Student:
                 shutil.copyfile(page, target / page.name)
     student.seconds = time.monotonic() - start
     return student
+
+
+def failure_reason(output: str) -> str:
+    """A short reason for a failed autograde run, from what nbgrader printed ('' if unknown)."""
+    if "Kernel died" in output or "DeadKernelError" in output:
+        return ": the kernel died (the code crashed Python or ran out of memory)"
+    if "[grading] nbgrader autograde stopped after" in output:
+        return ": it ran past --notebook-timeout"
+    if "ValidationError" in output or "SchemaTooNewError" in output or "SchemaTooOldError" in output:
+        return ": its nbgrader cell metadata is broken"
+    return ""
 
 
 def read_scores(student: Student, root: Path) -> dict:
@@ -348,7 +430,8 @@ def main(argv=None) -> int:
 
     for student in students:
         locate_notebooks(student, [nb.name for nb in notebooks], int(args.max_notebook_mb * 2**20))
-        copy_submission(student, root / "submitted" / student.id / course.ASSIGNMENT)
+        copy_submission(student, root / "submitted" / student.id / course.ASSIGNMENT,
+                        root / "release" / course.ASSIGNMENT)
 
     if output.exists():
         for stale in ("grades.csv", "totals.csv"):

@@ -4,8 +4,8 @@
 - scripts/grade.py grades (a) the instructor version: full points on every exercise; (b) the
   untouched student version: zero on every exercise, without a crash; (c) submissions of
   00_start_here made hostile on purpose (a syntax error, an endless loop, a deleted test, a
-  test edited to `pass`, points edited, a huge output, a kernel killed, a file that is no
-  notebook...): each gets exactly the points of what it answered.
+  test edited to `pass`, points edited, metadata tampered with, a huge output, a kernel
+  killed, a file that is no notebook...): each gets exactly the points of what it answered.
 
 Two grading runs (each one nbgrader course folder, students in parallel): the whole course
 for (a) and (b) with the Makefile's generous cell time limit, and 00_start_here for (c)
@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 from grading import course  # noqa: E402
 
-pytestmark = pytest.mark.slow
+slow = pytest.mark.slow  # the tests that release and grade for real (minutes)
 
 FIRST = "00_start_here"
 COURSE_CELL_TIMEOUT = 600   # as the Makefile's nbval runs: the course must not fail for a slow machine
@@ -177,6 +177,24 @@ def hostile_grades(first_notebook, released, tmp_path_factory):
         e1: with_inserted(instructor, e1, huge),
         e2: with_inserted(instructor, e2, "import warnings\nwarnings.warn('a harmless warning on stderr')"),
     }))
+    # metadata tampering: a duplicated test cell, a solution cell relabelled as a graded cell worth
+    # 100 points, points that are not a number, and an exercise whose two cells were both deleted
+    nb = student_copy(student, instructor, exs, {})
+    test0 = cell_by_id(nb, exs[0].grade_id)
+    nb["cells"].insert(nb["cells"].index(test0) + 1, copy.deepcopy(test0))
+    cell_by_id(nb, e0)["metadata"]["nbgrader"].update(grade=True, points=100)
+    cell_by_id(nb, exs[1].grade_id)["metadata"]["nbgrader"]["points"] = "lots"
+    nb["cells"] = [c for c in nb["cells"]
+                   if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") not in (e2, exs[2].grade_id)]
+    submit("tampered_metadata", nb)
+    # the third answer moved to a cell of its own (nbgrader metadata removed); the second test cell
+    # stripped of its metadata and emptied, with the second exercise unanswered
+    nb = student_copy(student, instructor, exs, {e1: None})
+    del cell_by_id(nb, e2)["metadata"]["nbgrader"]
+    test1 = cell_by_id(nb, exs[1].grade_id)
+    del test1["metadata"]["nbgrader"]
+    test1["source"] = "pass\n"
+    submit("metadata_removed", nb)
     # the third answer kills the kernel when its cell runs
     submit("kernel_killed", student_copy(student, instructor, exs, {e2: "import os\nos._exit(1)"}))
     # the first answer only fits the visible test (00_start_here only: it knows the exercise)
@@ -202,6 +220,7 @@ def hostile_grades(first_notebook, released, tmp_path_factory):
 # ----------------------------------------------------------------------------- (a) and (b)
 
 
+@slow
 def test_instructor_version_gets_full_points(course_grades):
     grades, output, notebooks = course_grades
     rows = {k: v for k, v in grades.items() if k[0] == "instructor" and k[1] != "ALL"}
@@ -215,6 +234,7 @@ def test_instructor_version_gets_full_points(course_grades):
                                           f"see {output / 'feedback' / 'instructor' / (stem + '.html')}")
 
 
+@slow
 def test_untouched_student_version_gets_zero_without_crashing(course_grades):
     grades, output, notebooks = course_grades
     for stem in notebooks:
@@ -230,6 +250,7 @@ def test_untouched_student_version_gets_zero_without_crashing(course_grades):
     assert "NotImplementedError" in page
 
 
+@slow
 def test_totals_add_up(course_grades):
     grades, output, _ = course_grades
     for who in ("instructor", "untouched"):
@@ -255,6 +276,8 @@ EXPECTED = {
     "huge_output": {},
     "zipped": {},
     "visible_only": {0: 0},             # passes the visible test, fails the hidden one
+    "tampered_metadata": {2: 0},        # exercise 2 deleted; the duplicated and relabelled cells count once, as released
+    "metadata_removed": {1: 0},         # the plain test cell does not count, the real one is put back
     "kernel_killed": {0: 0, 1: 0, 2: 0},
     "not_json": {0: 0, 1: 0, 2: 0},
     "empty": {0: 0, 1: 0, 2: 0},
@@ -263,6 +286,7 @@ EXPECTED = {
 STATUS = {"kernel_killed": "failed", "not_json": "unreadable", "empty": "missing", "renamed": "missing"}
 
 
+@slow
 @pytest.mark.parametrize("who", sorted(EXPECTED))
 def test_hostile_submissions_get_exactly_what_they_answered(hostile_grades, who):
     grades, output, exs = hostile_grades
@@ -280,6 +304,7 @@ def test_hostile_submissions_get_exactly_what_they_answered(hostile_grades, who)
     assert all(p == 0 and s == "missing" for p, _, s in others)
 
 
+@slow
 def test_hostile_feedback_shows_what_happened(hostile_grades):
     grades, output, exs = hostile_grades
     loop = (output / "feedback" / "endless_loop" / f"{FIRST}.html").read_text(encoding="utf-8")
@@ -296,9 +321,13 @@ def test_hostile_feedback_shows_what_happened(hostile_grades):
         problems = {r["student"]: r["problems"] for r in csv.DictReader(f)}
     assert "not a readable notebook" in problems["not_json"]
     assert "my_answers.ipynb" in problems["renamed"]
-    assert "could not grade" in problems["kernel_killed"]
+    assert "could not grade it: the kernel died" in problems["kernel_killed"]
+    assert "copied: only the last copy counts" in problems["tampered_metadata"]
+    assert f"{exs[2].grade_id}: test cell missing, put back" in problems["tampered_metadata"]
+    assert f"{exs[0].grade_id}: test cell missing, put back" in problems["deleted_tests"]
 
 
+@slow
 def test_no_score_exceeds_its_maximum(hostile_grades, course_grades):
     for grades in (hostile_grades[0], course_grades[0]):
         for key, (points, max_points, _) in grades.items():
@@ -319,6 +348,7 @@ def test_grade_refuses_a_bad_submissions_folder(tmp_path):
     assert (tmp_path / "work" / "precious.txt").read_text() == "keep me"
 
 
+@slow
 def test_release_outputs(released):
     handout = released / "vae-course-student"
     names = sorted(p.name for p in (handout / "notebooks").glob("*.ipynb"))
@@ -340,3 +370,64 @@ def test_release_outputs(released):
         assert len(stubs) == len(course.exercises_of(course.NOTEBOOKS_DIR / name))
     readme = (handout / "README.md").read_text(encoding="utf-8")
     assert re.search(r"hidden tests", readme, re.I)
+
+
+# ----------------------------------------------------------------------------- the nbgrader extensions
+
+
+def test_grade_cell_outputs_only_errors_cost_points():
+    from nbformat.v4 import new_code_cell, new_output
+    from nbgrader import utils
+
+    sys.path.insert(0, str(ROOT / "grading"))
+    from nbgrader_extensions import GradeCellOutputs
+
+    def test_cell(*outputs):
+        cell = new_code_cell("check()", metadata={"nbgrader": {"grade": True, "solution": False, "locked": True,
+                                                               "points": 2, "grade_id": "t", "schema_version": 3}})
+        cell.outputs = list(outputs)
+        return cell
+
+    warning = new_output("stream", name="stderr", text="UserWarning: harmless\n")
+    number = new_output("execute_result", data={"text/plain": "1e9"}, execution_count=1)
+    error = new_output("error", ename="AssertionError", evalue="x: expected 1, got 2", traceback=[])
+    pre = GradeCellOutputs()
+    # nbgrader alone: stderr gives 0, a displayed number is partial credit (here above the maximum: an error)
+    assert utils.determine_grade(test_cell(warning))[0] == 0
+    with pytest.raises(ValueError):
+        utils.determine_grade(test_cell(number))
+    # after GradeCellOutputs: full points, the output kept; an error still gives 0
+    for outputs, points in (([warning], 2), ([number], 2), ([warning, error], 0)):
+        cell, _ = pre.preprocess_cell(test_cell(*outputs), {}, 0)
+        assert utils.determine_grade(cell)[0] == points
+        assert len(cell.outputs) == len(outputs)
+    assert "[stderr] UserWarning" in pre.preprocess_cell(test_cell(warning), {}, 0)[0].outputs[0].text
+
+
+def test_capped_execute_keeps_at_most_the_limit():
+    sys.path.insert(0, str(ROOT / "grading"))
+    from nbgrader_extensions import CappedExecute
+
+    ex = CappedExecute(max_output_chars=100, max_image_chars=1000)
+    ex.reset_execution_trackers()
+    ex._kept, ex._capped = {"text": 0, "other": 0}, False     # what preprocess_cell sets for each cell
+    ex.clear_before_next_output = False                       # what nbclient sets for each cell
+    outs = []
+
+    def stream(text):
+        return {"msg_type": "stream", "parent_header": {"msg_id": "m"}, "header": {"msg_type": "stream"},
+                "content": {"name": "stdout", "text": text}}
+
+    def image(n):
+        return {"msg_type": "display_data", "parent_header": {"msg_id": "m"}, "header": {"msg_type": "display_data"},
+                "content": {"data": {"image/png": "A" * n, "text/plain": "<Figure>"}, "metadata": {}}}
+
+    for _ in range(3):
+        ex.output(outs, stream("x" * 40), None, 0)          # 120 characters: the third is dropped
+    ex.output(outs, image(900), None, 0)                      # an image fits the image budget
+    ex.output(outs, stream("y" * 10), None, 0)
+    texts = [o.get("text", "") for o in outs if o.output_type == "stream"]
+    assert texts[:2] == ["x" * 40, "x" * 40]
+    assert "output truncated by the grader" in texts[2]
+    assert sum(1 for o in outs if o.output_type == "display_data") == 1
+    assert sum("truncated" in t for t in texts) == 1           # the notice once
