@@ -71,3 +71,27 @@ def test_setup_reports_mode(capsys, monkeypatch):
     cfg = config.setup(seed=7, device="cpu")
     assert cfg.fast and cfg.seed == 7 and cfg.device.type == "cpu"
     assert "FAST" in capsys.readouterr().out
+
+
+def test_cpu_threads_default_and_override(monkeypatch):
+    monkeypatch.delenv("VAE_COURSE_THREADS", raising=False)
+    assert config.cpu_threads() == 1
+    monkeypatch.setenv("VAE_COURSE_THREADS", "3")
+    assert config.cpu_threads() == 3
+    for bad in ("0", "two", "-1"):
+        monkeypatch.setenv("VAE_COURSE_THREADS", bad)
+        with pytest.raises(ValueError, match="VAE_COURSE_THREADS"):
+            config.cpu_threads()
+
+
+def test_setup_sets_threads_and_reports_the_data(monkeypatch, capsys):
+    before = torch.get_num_threads()
+    try:
+        monkeypatch.setenv("VAE_COURSE_THREADS", "2")
+        monkeypatch.setenv("VAE_COURSE_DATASET", "digits")
+        cfg = config.setup(seed=3)
+        assert torch.get_num_threads() == 2 and cfg.threads == 2 and cfg.dataset == "digits"
+        out = capsys.readouterr().out
+        assert "CPU threads: 2" in out and "data: digits" in out
+    finally:
+        torch.set_num_threads(before)

