@@ -89,3 +89,27 @@ def test_save_figure_writes_png_and_pdf_reproducibly(tmp_path):
     with pytest.raises(TypeError, match="fig"):
         plots.save_figure("not a figure", "ok")
     plt.close("all")
+
+
+def test_manifold_grid_with_limits_spans_them_evenly_and_pads():
+    seen = []
+
+    def decode(z):
+        seen.append(z.clone())
+        return torch.zeros(len(z), 1, 5, 5)
+
+    fig = plots.manifold_grid(decode, n=5, limits=3.0, pad=2)
+    z = seen[0]
+    assert torch.allclose(z[:, 0].unique(), torch.tensor([-3.0, -1.5, 0.0, 1.5, 3.0]))
+    assert z[0, 1] == 3.0 and z[-1, 1] == -3.0          # top row is the largest z_2
+    image = fig.axes[0].images[0].get_array()
+    assert image.shape == (5 * (5 + 2) + 2,) * 2       # tiles of 5 pixels, 2 pixels of padding
+    assert fig.axes[0].images[0].get_extent() == [-3.75, 3.75, -3.75, 3.75]
+    plots.manifold_grid(decode, n=3, limits=(-1.0, 2.0))
+    assert torch.allclose(seen[-1][:, 0].unique(), torch.tensor([-1.0, 0.5, 2.0]))
+    plt.close("all")
+    for bad, err in [((2.0, 1.0), ValueError), ("wide", TypeError), (float("nan"), ValueError)]:
+        with pytest.raises(err, match="limits"):
+            plots.manifold_grid(decode, n=3, limits=bad)
+    with pytest.raises(ValueError, match="pad"):
+        plots.manifold_grid(decode, n=3, pad=-1)

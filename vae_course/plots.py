@@ -111,22 +111,47 @@ def latent_scatter(z, labels=None, ax=None, title: str | None = None, s: float =
 
 
 @torch.no_grad()
-def manifold_grid(decode, n: int = 15, ax=None, title: str | None = None, image_shape=None):
-    """Decode a regular grid of quantiles of N(0, I) in two latent dimensions.
+def manifold_grid(decode, n: int = 15, ax=None, title: str | None = None, image_shape=None, limits=None, pad: int = 2):
+    """Decode a regular n x n grid of codes in two latent dimensions and tile the images.
 
-    ``decode(z)`` maps a (n*n, 2) tensor to images; the grid points are
-    Phi^{-1}(p) for p evenly spaced in (0, 1), so each cell holds equal prior mass.
+    ``decode(z)`` maps a (n*n, 2) tensor to images. With ``limits=None`` the grid points are
+    Phi^{-1}(p) for p evenly spaced in (0, 1), so each cell holds equal prior mass (the part of
+    the plane that prior samples visit). With ``limits=r`` (or ``(lo, hi)``) they are evenly
+    spaced on [-r, r] (or [lo, hi]) in both coordinates, so the grid can cover where the
+    encoder puts its codes; the axes then show z-coordinates at the tiles' centres, to read
+    beside a scatter of codes. ``pad`` white pixels separate the tiles.
     """
     if isinstance(n, bool) or not isinstance(n, int) or n < 2:
         raise ValueError(f"n must be an int >= 2, got {n!r}")
-    p = (torch.arange(n, dtype=torch.float32) + 0.5) / n
-    q = torch.distributions.Normal(0.0, 1.0).icdf(p)
+    if isinstance(pad, bool) or not isinstance(pad, int) or pad < 0:
+        raise ValueError(f"pad must be an int >= 0, got {pad!r}")
+    if limits is None:
+        p = (torch.arange(n, dtype=torch.float32) + 0.5) / n
+        q = torch.distributions.Normal(0.0, 1.0).icdf(p)
+    else:
+        if isinstance(limits, (int, float)) and not isinstance(limits, bool):
+            lo, hi = -float(limits), float(limits)
+        elif isinstance(limits, (tuple, list)) and len(limits) == 2:
+            lo, hi = float(limits[0]), float(limits[1])
+        else:
+            raise TypeError(f"limits must be None, a number r (for [-r, r]) or a pair (lo, hi), got {limits!r}")
+        if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
+            raise ValueError(f"limits must give finite lo < hi, got ({lo}, {hi})")
+        q = torch.linspace(lo, hi, n)
     zz = torch.stack(torch.meshgrid(q, q.flip(0), indexing="xy"), dim=-1).reshape(-1, 2)
     images = decode(zz)
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 6))
-    ax.imshow(image_grid(images, nrow=n, pad=0), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
-    ax.set_axis_off()
+    grid = image_grid(images, nrow=n, pad=pad)
+    if limits is None:
+        ax.imshow(grid, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+        ax.set_axis_off()
+    else:
+        half = (hi - lo) / (n - 1) / 2
+        ax.imshow(grid, cmap="gray", vmin=0, vmax=1, interpolation="nearest",
+                  extent=(lo - half, hi + half, lo - half, hi + half))
+        ax.set_xlabel("$z_1$")
+        ax.set_ylabel("$z_2$")
     if title:
         ax.set_title(title)
     return ax.figure
