@@ -12,15 +12,13 @@ from vae_course.inference import (
     cavi_gaussian,
     cavi_normal_gamma,
     fit_gaussian_kl,
-    kl_discrete,
-    kl_mixture_gaussian,
-    kl_mvn,
-    kl_normal,
     mixture_logpdf,
     normal_gamma_elbo,
     normal_gamma_log_evidence,
     normal_gamma_posterior,
 )
+
+from vae_course.kl import kl_discrete, kl_mixture_gaussian, kl_mvn, kl_normal
 
 BIMODAL = (np.array([0.4, 0.6]), np.array([-2.5, 2.0]), np.array([0.7, 0.8]))
 
@@ -52,7 +50,7 @@ def test_kl_discrete_matches_scipy_and_its_properties():
 
 @pytest.mark.parametrize(
     "p, q, match",
-    [([0.5, 0.6], [0.5, 0.5], "p must sum to 1"), ([0.5, 0.5], [-0.5, 1.5], "q must be non-negative"),
+    [([0.5, 0.6], [0.5, 0.5], "p must sum to 1"), ([0.5, 0.5], [-0.5, 1.5], "q must hold probabilities >= 0"),
      ([0.5, 0.5], [0.2, 0.3, 0.5], "same shape"), ([0.5, np.nan], [0.5, 0.5], "finite"), ("ab", [1.0], "p must")],
 )
 def test_kl_discrete_bad_input(p, q, match):
@@ -83,7 +81,7 @@ def test_kl_mvn_matches_torch():
     assert kl_mvn(mp, Sp, mp, Sp) == pytest.approx(0.0, abs=1e-12)
     with pytest.raises(ValueError, match="cov_q must be positive definite"):
         kl_mvn(mp, Sp, mq, -Sq)
-    with pytest.raises(ValueError, match="cov_p must have shape"):
+    with pytest.raises(ValueError, match=r"mean_p must be \(..., d\) and cov_p \(..., d, d\) with the same d"):
         kl_mvn(mp, Sp[:2, :2], mq, Sq)
     with pytest.raises(ValueError, match="same dimension"):
         kl_mvn(mp[:2], Sp[:2, :2], mq, Sq)
@@ -161,7 +159,7 @@ def test_fit_gaussian_kl_is_fast_enough_for_a_widget():
 @pytest.mark.parametrize(
     "args, exc, match",
     [(([0.5, 0.5], [0.0], [1.0, 1.0]), ValueError, "same length"),
-     (([0.5, 0.5], [0.0, 1.0], [1.0, 0.0]), ValueError, "stds must all be > 0"),
+     (([0.5, 0.5], [0.0, 1.0], [1.0, 0.0]), ValueError, "stds must be > 0 everywhere"),
      (([0.7, 0.5], [0.0, 1.0], [1.0, 1.0]), ValueError, "weights must sum to 1"),
      (([[1.0]], [0.0], [1.0]), ValueError, "1-D"),
      (([1.0], ["a"], [1.0]), TypeError, "means")],
@@ -172,9 +170,9 @@ def test_fit_gaussian_kl_bad_input(args, exc, match):
 
 
 def test_fit_gaussian_kl_bad_direction():
-    with pytest.raises(ValueError, match="direction must be 'forward'"):
+    with pytest.raises(ValueError, match="direction .* must be one of 'forward', 'reverse'; got"):
         fit_gaussian_kl([1.0], [0.0], [1.0], "backward")
-    with pytest.raises(ValueError, match="sigma must be > 0"):
+    with pytest.raises(ValueError, match="sigma must be a number > 0"):
         kl_mixture_gaussian([1.0], [0.0], [1.0], 0.0, -1.0)
 
 
@@ -209,11 +207,11 @@ def test_cavi_gaussian_optimum_equals_direct_minimisation_of_reverse_kl():
 
 
 def test_cavi_gaussian_bad_input():
-    with pytest.raises(ValueError, match="cov_target must be positive definite"):
+    with pytest.raises(ValueError, match="covariance must be positive definite"):
         cavi_gaussian([0.0, 0.0], [[1.0, 2.0], [2.0, 1.0]])
     with pytest.raises(ValueError, match="init must have shape"):
         cavi_gaussian([0.0, 0.0], np.eye(2), init=[0.0])
-    with pytest.raises(ValueError, match="n_sweeps must be >= 1"):
+    with pytest.raises(ValueError, match="n_sweeps must be an int >= 1"):
         cavi_gaussian([0.0, 0.0], np.eye(2), n_sweeps=0)
 
 
@@ -289,15 +287,15 @@ def test_cavi_normal_gamma_is_monotone_and_reaches_the_elbo_maximum(ng_data):
 
 def test_cavi_normal_gamma_bad_input(ng_data):
     x, prior = ng_data
-    with pytest.raises(ValueError, match="lambda0 must be > 0"):
+    with pytest.raises(ValueError, match="lambda0 must be a number > 0"):
         cavi_normal_gamma(x, lambda0=0.0)
-    with pytest.raises(ValueError, match="x must have 1 dimension"):
+    with pytest.raises(ValueError, match=r"x \(the observations\) must have 1 dimension"):
         cavi_normal_gamma(x[:, None])
-    with pytest.raises(ValueError, match="at least one observation"):
+    with pytest.raises(ValueError, match=r"x \(the observations\) must hold at least one value"):
         normal_gamma_posterior(np.array([]))
     with pytest.raises(ValueError, match="init must be a dict"):
         cavi_normal_gamma(x, init={"m": 0.0})
-    with pytest.raises(ValueError, match=r"init\['b'\] must be > 0"):
+    with pytest.raises(ValueError, match=r"init\['b'\] must be a number > 0"):
         cavi_normal_gamma(x, init={"m": 0.0, "lam": 1.0, "a": 1.0, "b": -1.0})
-    with pytest.raises(ValueError, match="lam must be > 0"):
+    with pytest.raises(ValueError, match="lam must be a number > 0"):
         normal_gamma_elbo(x, 0.0, -1.0, 1.0, 1.0)

@@ -5,6 +5,7 @@ import torch
 from torch.distributions import Bernoulli, Independent, Normal, kl_divergence
 
 from vae_course import losses
+from vae_course.kl import kl_diag_gaussian_to_standard_normal as kl_std
 
 
 def _rand(*shape, seed=0):
@@ -16,8 +17,8 @@ def test_gaussian_kl_matches_torch_distributions():
     q = Normal(mu, torch.exp(0.5 * logvar))
     p = Normal(torch.zeros_like(mu), torch.ones_like(mu))
     expected = kl_divergence(q, p)
-    torch.testing.assert_close(losses.gaussian_kl(mu, logvar, per_dim=True), expected)
-    torch.testing.assert_close(losses.gaussian_kl(mu, logvar), expected.sum(1))
+    torch.testing.assert_close(kl_std(mu, logvar, per_dim=True), expected)
+    torch.testing.assert_close(kl_std(mu, logvar), expected.sum(1))
 
 
 def test_gaussian_kl_matches_monte_carlo():
@@ -27,15 +28,15 @@ def test_gaussian_kl_matches_monte_carlo():
     z = q.sample((400_000,))
     log_ratio = (q.log_prob(z) - Normal(0.0, 1.0).log_prob(z)).sum(-1)
     mc, se = log_ratio.mean(), log_ratio.std() / math.sqrt(len(log_ratio))
-    assert abs(mc - losses.gaussian_kl(mu, logvar)[0]) < 5 * se
+    assert abs(mc - kl_std(mu, logvar)[0]) < 5 * se
 
 
 def test_kl_is_zero_at_the_prior_and_the_direction_matters():
     zero = torch.zeros(2, 3)
-    assert torch.allclose(losses.gaussian_kl(zero, zero), torch.zeros(2))
+    assert torch.allclose(kl_std(zero, zero), torch.zeros(2))
     # KL(N(mu, s^2) || N(0,1)) differs from the reversed KL(N(0,1) || N(mu, s^2))
     mu, logvar = torch.tensor([[1.0]]), torch.tensor([[math.log(0.25)]])
-    forward = losses.gaussian_kl(mu, logvar).item()
+    forward = kl_std(mu, logvar).item()
     reverse = kl_divergence(Normal(0.0, 1.0), Normal(1.0, 0.5)).item()
     assert abs(forward - kl_divergence(Normal(1.0, 0.5), Normal(0.0, 1.0)).item()) < 1e-6
     assert abs(forward - reverse) > 0.5
@@ -48,7 +49,7 @@ def test_kl_is_zero_at_the_prior_and_the_direction_matters():
 )
 def test_gaussian_kl_bad_input(mu, logvar, err, match):
     with pytest.raises(err, match=match):
-        losses.gaussian_kl(mu, logvar)
+        kl_std(mu, logvar)
 
 
 def test_bernoulli_log_likelihood_matches_torch_distributions():
@@ -61,7 +62,7 @@ def test_bernoulli_log_likelihood_matches_torch_distributions():
 
 
 def test_bernoulli_rejects_pixels_outside_unit_interval():
-    with pytest.raises(ValueError, match=r"x must hold values in \[0, 1\]"):
+    with pytest.raises(ValueError, match=r"x \(the data of a Bernoulli likelihood\) must hold values >= 0 and <= 1"):
         losses.bernoulli_log_likelihood(torch.full((2, 3), 1.5), torch.zeros(2, 3))
     with pytest.raises(ValueError, match="same shape"):
         losses.bernoulli_log_likelihood(torch.zeros(2, 3), torch.zeros(2, 4))
@@ -94,7 +95,7 @@ def test_gaussian_bad_sigma(sigma, err):
 def test_negative_elbo_parts_and_convention():
     ll = torch.tensor([-100.0, -300.0])
     mu, logvar = _rand(2, 3, seed=9).float(), _rand(2, 3, seed=10).float()
-    kl = losses.gaussian_kl(mu, logvar)
+    kl = kl_std(mu, logvar)
     parts = losses.negative_elbo(ll, mu, logvar, beta=1.0)
     assert torch.isclose(parts.reconstruction, torch.tensor(200.0))
     assert torch.isclose(parts.kl, kl.mean())
@@ -115,3 +116,25 @@ def test_negative_elbo_shape_errors():
         losses.negative_elbo(torch.zeros(2, 1), torch.zeros(2, 3), torch.zeros(2, 3))
     with pytest.raises(ValueError, match="examples"):
         losses.negative_elbo(torch.zeros(3), torch.zeros(2, 3), torch.zeros(2, 3))
+
+
+def test_nan_sigma_and_nan_data_are_errors_not_nan_results():
+    x = torch.zeros(2, 5)
+    with pytest.raises(ValueError, match="sigma .* must hold finite values"):
+        losses.gaussian_log_likelihood(x, x, torch.tensor(float("nan")))
+    with pytest.raises(ValueError, match="x must hold finite values"):
+        losses.bernoulli_log_likelihood(torch.tensor([[0.0, float("nan")]]), torch.zeros(1, 2))
+    with pytest.raises(ValueError, match="logits must hold finite values"):
+        losses.bernoulli_log_likelihood(torch.zeros(1, 2), torch.tensor([[0.0, float("inf")]]))
+    with pytest.raises(ValueError, match="sigma .* finite"):
+        losses.gaussian_log_likelihood(x, x, math.inf)
+
+
+def test_sigma_must_broadcast_to_x_without_enlarging_it():
+    x = torch.zeros(2, 5)
+    # a (5, 1) sigma used to broadcast x to (5, 5) and return 5 values for 2 examples
+    with pytest.raises(ValueError, match=r"sigma must broadcast to the shape of x \(2, 5\).*got shape \(5, 1\)"):
+        losses.gaussian_log_likelihood(x, x, torch.ones(5, 1))
+    per_pixel = losses.gaussian_log_likelihood(x, x, torch.full((5,), 2.0))
+    torch.testing.assert_close(per_pixel, torch.full((2,), -0.5 * 5 * (math.log(2 * math.pi) + 2 * math.log(2.0))))
+    assert losses.gaussian_log_likelihood(x, x, torch.ones(2, 1)).shape == (2,)

@@ -1,23 +1,28 @@
-"""KL divergences, fitting a Gaussian by forward or reverse KL, and mean-field VI (CAVI).
+"""Variational inference on small models: fitting a Gaussian to a 1-D mixture by forward or
+reverse KL, and mean-field VI by coordinate ascent (CAVI).
 
-- ``kl_discrete(p, q)``: KL(p || q) = sum_x p(x) log(p(x) / q(x)) for probability vectors;
-- ``kl_normal`` / ``kl_mvn``: KL between two (univariate / multivariate) Gaussians, closed form;
-- ``mixture_logpdf``: the log density of a 1-D Gaussian mixture;
-- ``kl_mixture_gaussian``: KL(p || q) or KL(q || p) between a 1-D mixture p and a Gaussian q;
+- ``mixture_logpdf``: the log density of a 1-D Gaussian mixture (the target of the fits);
 - ``fit_gaussian_kl``: the Gaussian q that minimises KL(p || q) ('forward', moment matching) or
   KL(q || p) ('reverse', numerically, mode-seeking);
 - ``cavi_gaussian``: mean-field VI of a correlated Gaussian target (closed-form updates);
 - ``cavi_normal_gamma``: mean-field VI for a univariate Gaussian with unknown mean and precision
   under a Normal-Gamma prior, with ``normal_gamma_posterior``, ``normal_gamma_log_evidence`` and
   ``normal_gamma_elbo`` for the exact answer and the bound.
+
+The KL divergences themselves live in ``vae_course.kl``; the old names here
+(``kl_discrete``, ``kl_normal``, ``kl_mvn``, ``kl_mixture_gaussian``) are deprecated aliases.
 """
 from __future__ import annotations
 
-import numbers
 from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import special
+
+from . import kl as _kl
+from ._deprecation import deprecated_alias
+from .kl import _COARSE, _EPS, _W, _mixture, _mixture_logpdf_grad, _reverse_kl_derivatives
+from .validation import check_array, check_choice, check_covariance, check_int, check_number
 
 __all__ = [
     "MeanFieldGaussian",
@@ -25,10 +30,6 @@ __all__ = [
     "cavi_gaussian",
     "cavi_normal_gamma",
     "fit_gaussian_kl",
-    "kl_discrete",
-    "kl_mixture_gaussian",
-    "kl_mvn",
-    "kl_normal",
     "mixture_logpdf",
     "normal_gamma_elbo",
     "normal_gamma_log_evidence",
@@ -36,207 +37,27 @@ __all__ = [
 ]
 
 _LOG_2PI = np.log(2.0 * np.pi)
-# E_{N(m, s^2)}[f(z)] ~ sum_i w_i f(m + s * eps_i): the trapezoid rule on a fine grid of
-# standardised points eps_i in [-10, 10]. It copes with the sharp bends of log p(z) between
-# well-separated modes, where Gauss-Hermite quadrature with a wide q is off by 1e-2.
-def _trapezoid_rule(n, half_width):
-    eps = np.linspace(-half_width, half_width, n)
-    return eps, np.exp(-0.5 * eps**2) / np.sqrt(2.0 * np.pi) * (eps[1] - eps[0])
 
-
-_EPS, _W = _trapezoid_rule(2001, 10.0)  # accurate: for values and the final polish
-_COARSE = _trapezoid_rule(321, 8.0)  # cheap: for the search from several starts
-
-
-# ----------------------------------------------------------------------------- checks
-
-
-def _array(name, value, ndim=None):
-    if isinstance(value, (str, bytes)) or value is None:
-        raise TypeError(f"{name} must be a number or an array of numbers, got {type(value).__name__}")
-    try:
-        arr = np.asarray(value)
-    except Exception as err:
-        raise TypeError(f"{name} must be an array of numbers: {err}") from err
-    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool) \
-            or np.issubdtype(arr.dtype, np.complexfloating):
-        raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
-    if ndim is not None and arr.ndim != ndim:
-        raise ValueError(f"{name} must have {ndim} dimension(s), got shape {arr.shape}")
-    arr = arr.astype(np.float64)
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} must be finite; it holds NaN or inf values")
-    return arr
-
-
-def _positive(name, value):
-    arr = _array(name, value)
-    if np.any(arr <= 0):
-        raise ValueError(f"{name} must be > 0, got {value}")
-    return arr
-
-
-def _scalar(name, value, positive=False):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
-    value = float(value)
-    if not np.isfinite(value):
-        raise ValueError(f"{name} must be finite, got {value}")
-    if positive and value <= 0:
-        raise ValueError(f"{name} must be > 0, got {value}")
-    return value
-
-
-def _int(name, value, minimum):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return int(value)
-
-
-def _probability_vector(name, p):
-    p = _array(name, p)
-    if p.ndim < 1 or p.shape[-1] < 1:
-        raise ValueError(f"{name} must be a probability vector (at least one entry), got shape {p.shape}")
-    if np.any(p < 0):
-        raise ValueError(f"{name} must be non-negative")
-    if not np.allclose(p.sum(axis=-1), 1.0, atol=1e-6):
-        raise ValueError(f"{name} must sum to 1 along its last axis (within 1e-6), sums are {p.sum(axis=-1)}")
-    return p
-
-
-def _mixture(weights, means, stds):
-    weights = _probability_vector("weights", weights)
-    if weights.ndim != 1:
-        raise ValueError(f"weights must be a 1-D array (K,), got shape {weights.shape}")
-    means = _array("means", means, 1)
-    stds = _array("stds", stds, 1)
-    K = weights.shape[0]
-    if means.shape != (K,) or stds.shape != (K,):
-        raise ValueError(
-            f"weights, means and stds must have the same length K; got {weights.shape}, {means.shape}, {stds.shape}"
-        )
-    if np.any(stds <= 0):
-        raise ValueError(f"stds must all be > 0, got {stds}")
-    return weights, means, stds
-
-
-# ----------------------------------------------------------------------------- KL divergences
-
-
-def kl_discrete(p, q):
-    """KL(p || q) = sum_x p(x) log(p(x) / q(x)) along the last axis, in nats.
-
-    Terms with p(x) = 0 count 0 (0 log 0 = 0); p(x) > 0 where q(x) = 0 gives +inf.
-    ``p`` and ``q`` are probability vectors of the same shape (or stacks of them, (..., n)).
-    """
-    p = _probability_vector("p", p)
-    q = _probability_vector("q", q)
-    if p.shape != q.shape:
-        raise ValueError(f"p and q must have the same shape, got {p.shape} and {q.shape}")
-    with np.errstate(divide="ignore", invalid="ignore"):
-        terms = np.where(p > 0, p * (np.log(p) - np.log(q)), 0.0)
-    out = terms.sum(axis=-1)
-    return float(out) if out.ndim == 0 else out
-
-
-def kl_normal(mu_p, sigma_p, mu_q, sigma_q):
-    """KL(N(mu_p, sigma_p^2) || N(mu_q, sigma_q^2)) in closed form (broadcasts over arrays).
-
-    = log(sigma_q / sigma_p) + (sigma_p^2 + (mu_p - mu_q)^2) / (2 sigma_q^2) - 1/2.
-    """
-    mu_p, mu_q = _array("mu_p", mu_p), _array("mu_q", mu_q)
-    sigma_p, sigma_q = _positive("sigma_p", sigma_p), _positive("sigma_q", sigma_q)
-    out = np.log(sigma_q / sigma_p) + (sigma_p**2 + (mu_p - mu_q) ** 2) / (2 * sigma_q**2) - 0.5
-    return float(out) if np.ndim(out) == 0 else out
-
-
-def _check_mvn(prefix, mean, cov):
-    mean = _array(f"mean_{prefix}", mean, 1)
-    cov = _array(f"cov_{prefix}", cov, 2)
-    d = mean.shape[0]
-    if cov.shape != (d, d):
-        raise ValueError(f"cov_{prefix} must have shape {(d, d)} to match mean_{prefix}, got {cov.shape}")
-    if not np.allclose(cov, cov.T, rtol=1e-8, atol=1e-12):
-        raise ValueError(f"cov_{prefix} must be symmetric")
-    try:
-        chol = np.linalg.cholesky(cov)
-    except np.linalg.LinAlgError:
-        raise ValueError(f"cov_{prefix} must be positive definite (smallest eigenvalue "
-                         f"{np.linalg.eigvalsh(cov).min():.3g})") from None
-    return mean, cov, chol
-
-
-def kl_mvn(mean_p, cov_p, mean_q, cov_q):
-    """KL(N(mean_p, cov_p) || N(mean_q, cov_q)) for d-dimensional Gaussians, closed form.
-
-    = 1/2 [tr(S_q^{-1} S_p) + (m_q - m_p)^T S_q^{-1} (m_q - m_p) - d + log det S_q - log det S_p].
-    """
-    mean_p, cov_p, chol_p = _check_mvn("p", mean_p, cov_p)
-    mean_q, cov_q, chol_q = _check_mvn("q", mean_q, cov_q)
-    if mean_p.shape != mean_q.shape:
-        raise ValueError(f"mean_p and mean_q must have the same dimension, got {mean_p.shape} and {mean_q.shape}")
-    d = mean_p.shape[0]
-    inv_q = np.linalg.inv(cov_q)
-    diff = mean_q - mean_p
-    logdet_p = 2 * np.sum(np.log(np.diag(chol_p)))
-    logdet_q = 2 * np.sum(np.log(np.diag(chol_q)))
-    return float(0.5 * (np.trace(inv_q @ cov_p) + diff @ inv_q @ diff - d + logdet_q - logdet_p))
+kl_discrete = deprecated_alias(_kl.kl_discrete, "vae_course.inference.kl_discrete", "vae_course.kl.kl_discrete")
+kl_normal = deprecated_alias(_kl.kl_normal, "vae_course.inference.kl_normal", "vae_course.kl.kl_normal")
+kl_mvn = deprecated_alias(_kl.kl_mvn, "vae_course.inference.kl_mvn", "vae_course.kl.kl_mvn")
+kl_mixture_gaussian = deprecated_alias(_kl.kl_mixture_gaussian, "vae_course.inference.kl_mixture_gaussian",
+                                       "vae_course.kl.kl_mixture_gaussian")
 
 
 # ----------------------------------------------------------------------------- 1-D mixtures
 
 
-def _mixture_logpdf_grad(z, weights, means, stds, hessian=False):
-    """log p(z), d/dz log p(z) (and d2/dz2 log p(z)) of a 1-D mixture, no checks; z any shape."""
-    z = np.asarray(z, dtype=np.float64)[..., None]
-    with np.errstate(divide="ignore"):
-        log_w = np.log(weights)
-    u = (z - means) / stds
-    log_terms = log_w - np.log(stds) - 0.5 * _LOG_2PI - 0.5 * u**2
-    top = log_terms.max(axis=-1)
-    log_p = top + np.log(np.exp(log_terms - top[..., None]).sum(axis=-1))  # log-sum-exp over components
-    post = np.exp(log_terms - log_p[..., None])  # p(k | z)
-    slope = -u / stds  # d/dz log N(z | mu_k, s_k^2)
-    grad = np.sum(post * slope, axis=-1)
-    if not hessian:
-        return log_p, grad
-    curv = np.sum(post * (slope**2 - 1.0 / stds**2), axis=-1) - grad**2  # p''/p - (p'/p)^2
-    return log_p, grad, curv
-
-
 def mixture_logpdf(x, weights, means, stds):
-    """log p(x) of the 1-D mixture sum_k weights[k] N(x | means[k], stds[k]^2), any shape of x."""
-    x = _array("x", x)
+    """log p(x) of the 1-D mixture sum_k weights[k] N(x | means[k], stds[k]^2), any shape of x.
+
+    ``weights`` (K,) sum to 1, ``means`` (K,), ``stds`` (K,) > 0. Returns a float for a
+    number, else an array of the shape of ``x``.
+    """
+    x = check_array("x", x)
     weights, means, stds = _mixture(weights, means, stds)
     out = _mixture_logpdf_grad(x, weights, means, stds)[0]
     return float(out) if out.ndim == 0 else out
-
-
-def _reverse_kl_derivatives(params, weights, means, stds, hessian=False, rule=(_EPS, _W)):
-    """KL(q || p) for q = N(mu, exp(log_sigma)^2), with its gradient (and Hessian) in (mu, log_sigma).
-
-    ``params`` is (2,) or a batch (S, 2). With z = mu + sigma * eps:
-    KL = -H(q) - E[log p(z)], where H(q) = 1/2 log(2 pi e) + log sigma.
-    """
-    eps, w = rule
-    params = np.asarray(params, dtype=np.float64)
-    mu, log_sigma = params[..., 0:1], params[..., 1:2]
-    sigma = np.exp(log_sigma)
-    out = _mixture_logpdf_grad(mu + sigma * eps, weights, means, stds, hessian)
-    log_p, g = out[0], out[1]
-    kl = -0.5 * (_LOG_2PI + 1.0) - log_sigma[..., 0] - log_p @ w
-    e_g_eps = (g * eps) @ w
-    grad = np.stack([-(g @ w), -1.0 - sigma[..., 0] * e_g_eps], axis=-1)
-    if not hessian:
-        return kl, grad
-    h = out[2]
-    s = sigma[..., 0]
-    h_ms = -s * ((h * eps) @ w)
-    hess = np.stack([np.stack([-(h @ w), h_ms], axis=-1),
-                     np.stack([h_ms, -s * e_g_eps - s**2 * ((h * eps**2) @ w)], axis=-1)], axis=-2)
-    return kl, grad, hess
 
 
 def _saddle_free_step(g, H):
@@ -287,36 +108,6 @@ def _minimise_reverse_kl(starts, weights, means, stds, rule=(_EPS, _W), gtol=1e-
     return x, f
 
 
-def _forward_kl(mu, sigma, weights, means, stds):
-    """KL(p || q): E_p[log p] by quadrature per component, E_p[log q] in closed form."""
-    z = means[:, None] + stds[:, None] * _EPS[None, :]  # (K, nodes)
-    log_p = _mixture_logpdf_grad(z, weights, means, stds)[0]
-    e_log_p = np.sum(weights * (log_p @ _W))
-    e_log_q = np.sum(weights * (-0.5 * _LOG_2PI - np.log(sigma) - ((means - mu) ** 2 + stds**2) / (2 * sigma**2)))
-    return float(e_log_p - e_log_q)
-
-
-def _direction(direction):
-    if direction not in ("forward", "reverse"):
-        raise ValueError(f"direction must be 'forward' (KL(p||q)) or 'reverse' (KL(q||p)), got {direction!r}")
-    return direction
-
-
-def kl_mixture_gaussian(weights, means, stds, mu, sigma, direction="forward"):
-    """KL between the 1-D mixture p (weights, means, stds) and q = N(mu, sigma^2).
-
-    ``direction='forward'``: KL(p || q); ``'reverse'``: KL(q || p). The parts that have a
-    closed form use it; the expectations of log p use the trapezoid rule on 2001 points within
-    10 standard deviations (accurate to about 1e-6 or better for mixtures with a few components).
-    """
-    weights, means, stds = _mixture(weights, means, stds)
-    mu = _scalar("mu", mu)
-    sigma = _scalar("sigma", sigma, positive=True)
-    if _direction(direction) == "forward":
-        return _forward_kl(mu, sigma, weights, means, stds)
-    return float(_reverse_kl_derivatives(np.array([mu, np.log(sigma)]), weights, means, stds)[0])
-
-
 def fit_gaussian_kl(weights, means, stds, direction="forward"):
     """Fit q = N(mu, sigma^2) to the 1-D mixture p = sum_k weights[k] N(means[k], stds[k]^2).
 
@@ -331,7 +122,8 @@ def fit_gaussian_kl(weights, means, stds, direction="forward"):
     mean = float(np.dot(weights, means))
     var = float(np.dot(weights, stds**2 + means**2) - mean**2)
     var = max(var, float(np.min(stds)) ** 2 * 1e-12)  # guards rounding; var >= min std^2 in exact arithmetic
-    if _direction(direction) == "forward":
+    if check_choice("direction", direction, ("forward", "reverse"),
+                    what="'forward' for KL(p||q), 'reverse' for KL(q||p)") == "forward":
         return mean, float(np.sqrt(var))
     starts = [(m, np.log(s)) for w, m, s in zip(weights, means, stds) if w > 0]
     starts.append((mean, 0.5 * np.log(var)))
@@ -381,15 +173,15 @@ def cavi_gaussian(mean, covariance, init=None, n_sweeps=100, tol=1e-12):
     ``init``: starting means (d,) (default: zeros). Stops when a sweep raises the ELBO by less
     than ``tol`` or after ``n_sweeps`` sweeps. The target is normalised, so ELBO = -KL(q || p).
     """
-    mean, cov, chol = _check_mvn("target", mean, covariance)
+    mean = check_array("mean", mean, ndim=1, nonempty=True)
     d = mean.shape[0]
-    m = np.zeros(d) if init is None else _array("init", init, 1).copy()
+    cov = check_array("covariance", covariance, shape=(d, d))
+    chol = check_covariance("covariance", cov, batched=False)
+    m = np.zeros(d) if init is None else check_array("init", init, ndim=1).copy()
     if m.shape != (d,):
         raise ValueError(f"init must have shape {(d,)} like mean, got {m.shape}")
-    n_sweeps = _int("n_sweeps", n_sweeps, 1)
-    tol = _scalar("tol", tol)
-    if tol < 0:
-        raise ValueError(f"tol must be >= 0, got {tol}")
+    n_sweeps = check_int("n_sweeps", n_sweeps, minimum=1)
+    tol = check_number("tol", tol, minimum=0)
     prec = np.linalg.inv(cov)
     v = 1.0 / np.diag(prec)
     elbo = _gaussian_elbo(m, v, mean, cov, chol)
@@ -414,14 +206,12 @@ def cavi_gaussian(mean, covariance, init=None, n_sweeps=100, tol=1e-12):
 
 
 def _check_prior(mu0, lambda0, a0, b0):
-    return (_scalar("mu0", mu0), _scalar("lambda0", lambda0, True), _scalar("a0", a0, True),
-            _scalar("b0", b0, True))
+    return (check_number("mu0", mu0), check_number("lambda0", lambda0, positive=True), check_number("a0", a0, positive=True),
+            check_number("b0", b0, positive=True))
 
 
 def _check_data(x):
-    x = _array("x", x, 1)
-    if x.shape[0] < 1:
-        raise ValueError("x must hold at least one observation")
+    x = check_array("x", x, ndim=1, nonempty=True, what="the observations")
     return x
 
 
@@ -469,8 +259,8 @@ def normal_gamma_elbo(x, m, lam, a, b, mu0=0.0, lambda0=1.0, a0=1.0, b0=1.0):
     """The ELBO E_q[log p(x, mu, tau)] - E_q[log q(mu) q(tau)] of q(mu) = N(m, 1/lam), q(tau) = Gamma(a, b)."""
     x = _check_data(x)
     mu0, lambda0, a0, b0 = _check_prior(mu0, lambda0, a0, b0)
-    m = _scalar("m", m)
-    lam, a, b = _scalar("lam", lam, True), _scalar("a", a, True), _scalar("b", b, True)
+    m = check_number("m", m)
+    lam, a, b = check_number("lam", lam, positive=True), check_number("a", a, positive=True), check_number("b", b, positive=True)
     return _ng_elbo(x, mu0, lambda0, a0, b0, m, lam, a, b)
 
 
@@ -504,17 +294,15 @@ def cavi_normal_gamma(x, mu0=0.0, lambda0=1.0, a0=1.0, b0=1.0, init=None, n_swee
     """
     x = _check_data(x)
     mu0, lambda0, a0, b0 = _check_prior(mu0, lambda0, a0, b0)
-    n_sweeps = _int("n_sweeps", n_sweeps, 1)
-    tol = _scalar("tol", tol)
-    if tol < 0:
-        raise ValueError(f"tol must be >= 0, got {tol}")
+    n_sweeps = check_int("n_sweeps", n_sweeps, minimum=1)
+    tol = check_number("tol", tol, minimum=0)
     if init is None:
         m, lam, a, b = mu0, lambda0, a0, b0
     else:
         if not isinstance(init, dict) or set(init) != {"m", "lam", "a", "b"}:
             raise ValueError("init must be a dict with exactly the keys 'm', 'lam', 'a', 'b'")
-        m = _scalar("init['m']", init["m"])
-        lam, a, b = (_scalar(f"init[{k!r}]", init[k], True) for k in ("lam", "a", "b"))
+        m = check_number("init['m']", init["m"])
+        lam, a, b = (check_number(f"init[{k!r}]", init[k], positive=True) for k in ("lam", "a", "b"))
     N, xbar = len(x), float(x.mean())
 
     def elbo_now():

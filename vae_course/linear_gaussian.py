@@ -18,7 +18,11 @@ import math
 
 import torch
 
-__all__ = ["LinearGaussian", "gaussian_kl_full"]
+from ._deprecation import deprecated_alias
+from .kl import kl_mvn
+from .validation import check_covariance, check_generator, check_int, check_number, check_tensor
+
+__all__ = ["LinearGaussian"]
 
 _LOG_2PI = math.log(2 * math.pi)
 
@@ -27,57 +31,18 @@ _LOG_2PI = math.log(2 * math.pi)
 
 
 def _check_float_tensor(name, t, dim=None):
-    if not isinstance(t, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
-    if not t.is_floating_point():
-        raise TypeError(f"{name} must be a floating-point tensor, got dtype {t.dtype}")
-    if dim is not None and t.dim() not in (dim if isinstance(dim, tuple) else (dim,)):
-        raise ValueError(f"{name} must have {dim} dimensions, got shape {tuple(t.shape)}")
-    if not torch.isfinite(t).all():
-        raise ValueError(f"{name} must hold finite values (no NaN or inf)")
+    check_tensor(name, t, ndim=dim, finite=True)
 
 
 def _cholesky(name, cov):
-    """Cholesky factor of a (batch of) symmetric positive-definite matrices, with a clear error."""
-    if cov.shape[-1] != cov.shape[-2]:
-        raise ValueError(f"{name} must be square in its last two dimensions, got shape {tuple(cov.shape)}")
-    if not torch.allclose(cov, cov.transpose(-1, -2), atol=1e-8, rtol=1e-6):
-        raise ValueError(f"{name} must be symmetric")
-    chol, info = torch.linalg.cholesky_ex(cov)
-    if (info != 0).any():
-        raise ValueError(f"{name} must be positive definite (its Cholesky factorisation failed)")
-    return chol
+    return check_covariance(name, cov)
 
 
 def _logdet_from_chol(chol):
     return 2 * torch.log(torch.diagonal(chol, dim1=-2, dim2=-1)).sum(-1)
 
 
-def gaussian_kl_full(mean1: torch.Tensor, cov1: torch.Tensor, mean2: torch.Tensor, cov2: torch.Tensor) -> torch.Tensor:
-    """KL(N(mean1, cov1) || N(mean2, cov2)) for full covariance matrices, in nats.
-
-    = 1/2 [ tr(cov2^-1 cov1) + (mean2 - mean1)^T cov2^-1 (mean2 - mean1) - J + log det cov2 - log det cov1 ].
-
-    Means are (..., J) and covariances (..., J, J); leading dimensions broadcast. Returns
-    one value per leading index (shape (...)).
-    """
-    for name, t, d in (("mean1", mean1, None), ("cov1", cov1, None), ("mean2", mean2, None), ("cov2", cov2, None)):
-        _check_float_tensor(name, t, d)
-    for name, m, c in (("1", mean1, cov1), ("2", mean2, cov2)):
-        if m.dim() < 1 or c.dim() < 2 or c.shape[-1] != m.shape[-1]:
-            raise ValueError(
-                f"mean{name} must be (..., J) and cov{name} (..., J, J) with the same J, "
-                f"got {tuple(m.shape)} and {tuple(c.shape)}"
-            )
-    if mean1.shape[-1] != mean2.shape[-1]:
-        raise ValueError(f"the two Gaussians must have the same dimension, got {mean1.shape[-1]} and {mean2.shape[-1]}")
-    l1, l2 = _cholesky("cov1", cov1), _cholesky("cov2", cov2)
-    j = mean1.shape[-1]
-    # tr(cov2^-1 cov1) = || L2^-1 L1 ||_F^2 and the Mahalanobis term = || L2^-1 (mean2 - mean1) ||^2
-    trace = torch.linalg.solve_triangular(l2, l1, upper=False).pow(2).sum((-2, -1))
-    diff = (mean2 - mean1).unsqueeze(-1)
-    maha = torch.linalg.solve_triangular(l2, diff, upper=False)[..., 0].pow(2).sum(-1)
-    return 0.5 * (trace + maha - j + _logdet_from_chol(l2) - _logdet_from_chol(l1))
+gaussian_kl_full = deprecated_alias(kl_mvn, "vae_course.linear_gaussian.gaussian_kl_full", "vae_course.kl.kl_mvn")
 
 
 # ----------------------------------------------------------------------------- the model
@@ -108,11 +73,8 @@ class LinearGaussian:
             raise ValueError(f"bias must have shape ({d},) to match weight {tuple(weight.shape)}, got {tuple(bias.shape)}")
         if bias.dtype != weight.dtype:
             raise TypeError(f"bias must have the dtype of weight ({weight.dtype}), got {bias.dtype}")
-        if isinstance(noise_std, bool) or not isinstance(noise_std, (int, float)):
-            raise TypeError(f"noise_std must be a number, got {type(noise_std).__name__}")
-        if not (noise_std > 0 and math.isfinite(noise_std)):
-            raise ValueError(f"noise_std must be a finite number > 0, got {noise_std}")
-        self.weight, self.bias, self.noise_std = weight, bias, float(noise_std)
+        noise_std = check_number("noise_std", noise_std, positive=True, what="the decoder's noise standard deviation")
+        self.weight, self.bias, self.noise_std = weight, bias, noise_std
 
     # --------------------------------------------------------------- sizes and checks
 
@@ -184,10 +146,8 @@ class LinearGaussian:
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Draw ``n`` pairs from the model: ``(x, z)`` of shapes (n, D) and (n, J)."""
-        if isinstance(n, bool) or not isinstance(n, int):
-            raise TypeError(f"n must be an int, got {type(n).__name__}")
-        if n < 1:
-            raise ValueError(f"n must be >= 1, got {n}")
+        n = check_int("n", n, minimum=1, what="the number of pairs to draw")
+        check_generator("generator", generator)
         z = torch.randn(n, self.latent_dim, generator=generator, dtype=self.dtype)
         noise = torch.randn(n, self.data_dim, generator=generator, dtype=self.dtype)
         return z @ self.weight.T + self.bias + self.noise_std * noise, z
@@ -249,4 +209,4 @@ class LinearGaussian:
         self._check_x(x)
         self._check_q(q_mean, q_cov, n=x.shape[0])
         post_mean, post_cov = self.posterior(x)
-        return gaussian_kl_full(q_mean, q_cov, post_mean, post_cov)
+        return kl_mvn(q_mean, q_cov, post_mean, post_cov)
