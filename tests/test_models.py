@@ -71,16 +71,59 @@ def test_vae_bad_construction(kwargs, err, match):
 
 def test_vae_bad_input():
     vae = models.VAE(SHAPE, hidden=(8,), latent_dim=2)
-    with pytest.raises(ValueError, match=r"x must have shape \(batch, 1, 28, 28\)"):
-        vae.encode(torch.rand(2, 784))
+    with pytest.raises(ValueError, match=r"x must be a batch of images of shape \(N, 1, 28, 28\) or flat vectors "
+                                         r"\(N, 784\), got shape \(2, 28, 28\); reshape it with x.view\(-1, 1, 28, 28\)"):
+        vae.encode(torch.rand(2, 28, 28))
     with pytest.raises(TypeError, match="floating"):
         vae.encode(torch.zeros(2, *SHAPE, dtype=torch.uint8))
     with pytest.raises(TypeError, match="x must be a torch.Tensor"):
         vae.encode([[0.0]])
-    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+    with pytest.raises(ValueError, match=r"must hold values >= 0 and <= 1"):
         vae.loss(torch.full((2, *SHAPE), 2.0))
-    with pytest.raises(ValueError, match="n must be >= 1"):
+    with pytest.raises(ValueError, match="n must be an int >= 1"):
         vae.sample(0)
+    with pytest.raises(ValueError, match="x must hold finite values"):
+        vae.loss(torch.full((2, *SHAPE), float("nan")))
+
+
+@pytest.mark.parametrize("sigma, err", [(True, TypeError), (float("inf"), ValueError), (float("nan"), ValueError),
+                                        (0.0, ValueError), ("1", TypeError)])
+def test_vae_sigma_must_be_a_finite_positive_number(sigma, err):
+    with pytest.raises(err, match=r"sigma \(the Gaussian decoder's standard deviation\)"):
+        models.VAE(SHAPE, hidden=(8,), latent_dim=2, likelihood="gaussian", sigma=sigma)
+    with pytest.raises(err, match="sigma"):
+        models.ConditionalVAE(SHAPE, hidden=(8,), latent_dim=2, likelihood="gaussian", sigma=sigma)
+
+
+def test_flat_images_are_accepted_and_give_the_same_loss():
+    vae = models.VAE(SHAPE, hidden=(8,), latent_dim=2, seed=0)
+    x = torch.rand(3, *SHAPE)
+    a = vae.loss(x, generator=torch.Generator().manual_seed(1))
+    b = vae.loss(x.flatten(1), generator=torch.Generator().manual_seed(1))
+    assert torch.equal(a.total, b.total)
+    ae = models.Autoencoder(SHAPE, hidden=(8,), latent_dim=2, seed=0)
+    assert torch.equal(ae(x), ae(x.flatten(1)))
+
+
+def test_sample_of_a_float64_model():
+    vae = models.VAE(SHAPE, hidden=(8,), latent_dim=2, seed=0).double()
+    out = vae.sample(3, generator=torch.Generator().manual_seed(0))
+    assert out.dtype == torch.float64 and out.shape == (3, *SHAPE)
+    cvae = models.ConditionalVAE(SHAPE, hidden=(8,), latent_dim=2, num_classes=3, seed=0).double()
+    assert cvae.sample(torch.tensor([0, 2])).dtype == torch.float64
+
+
+def test_seed_builds_identical_models_and_leaves_the_global_state_alone():
+    torch.manual_seed(123)
+    state = torch.get_rng_state()
+    a = models.VAE(SHAPE, hidden=(8,), latent_dim=2, seed=5)
+    b = models.VAE(SHAPE, hidden=(8,), latent_dim=2, seed=5)
+    assert torch.equal(torch.get_rng_state(), state)
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
+    c = models.VAE(SHAPE, hidden=(8,), latent_dim=2, seed=6)
+    assert not torch.equal(next(a.parameters()), next(c.parameters()))
+    with pytest.raises(ValueError, match="seed must be an int >= 0"):
+        models.VAE(SHAPE, hidden=(8,), latent_dim=2, seed=-1)
 
 
 def test_conditional_vae_conditions_both_networks():

@@ -83,3 +83,49 @@ def test_loss_factories_validate_beta():
         train.vae_loss(-1)
     with pytest.raises(ValueError, match="beta"):
         train.cvae_loss(-2)
+
+
+def _noisy_custom_loss(model, x, *rest):
+    """A loss_fn without a generator keyword: its noise comes from torch's global generator."""
+    return model.loss(x)
+
+
+@pytest.mark.parametrize("loss_fn", [train.vae_loss(), _noisy_custom_loss])
+def test_seeded_runs_are_bit_identical_and_leave_the_callers_rng_alone(loss_fn, digits):
+    data, val = digits.train.subset(128), digits.val.subset(32)
+
+    def run():
+        vae = models.VAE(digits.image_shape, hidden=(16,), latent_dim=2, seed=1)
+        torch.manual_seed(99)  # the caller's state, different before each run
+        before = torch.get_rng_state()
+        hist = train.train(vae, loss_fn, data, val, epochs=2, batch_size=32, seed=7, progress=False)
+        assert torch.equal(torch.get_rng_state(), before), "train(seed=...) changed the caller's random state"
+        return hist, [p.detach().clone() for p in vae.parameters()]
+
+    (h1, p1), (h2, p2) = run(), run()
+    assert h1.train == h2.train and h1.val == h2.val
+    assert all(torch.equal(a, b) for a, b in zip(p1, p2))
+    # the model noise really is seeded by `seed`: another seed gives another run
+    vae = models.VAE(digits.image_shape, hidden=(16,), latent_dim=2, seed=1)
+    h3 = train.train(vae, loss_fn, data, val, epochs=2, batch_size=32, seed=8, progress=False)
+    assert h3.train != h1.train
+
+
+def test_vae_loss_noise_comes_from_the_generator_given(digits):
+    vae = models.VAE(digits.image_shape, hidden=(16,), latent_dim=2, seed=0)
+    x = digits.train.x[:8]
+    loss_fn = train.vae_loss()
+    state = torch.get_rng_state()
+    a = loss_fn(vae, x, generator=torch.Generator().manual_seed(3)).total
+    b = loss_fn(vae, x, generator=torch.Generator().manual_seed(3)).total
+    assert torch.equal(a, b) and torch.equal(torch.get_rng_state(), state)
+    assert torch.equal(vae.loss(x, generator=torch.Generator().manual_seed(3)).total, a)
+
+
+def test_unseeded_run_uses_the_global_generator(digits):
+    vae = models.VAE(digits.image_shape, hidden=(8,), latent_dim=2, seed=0)
+    state = torch.get_rng_state()
+    train.train(vae, train.vae_loss(), digits.train.subset(32), epochs=1, seed=None, progress=False)
+    assert not torch.equal(torch.get_rng_state(), state)
+    with pytest.raises(ValueError, match="seed must be an int >= 0"):
+        train.train(vae, train.vae_loss(), digits.train.subset(32), epochs=1, seed=-1, progress=False)

@@ -7,12 +7,15 @@ logits for the Bernoulli likelihood, means for the Gaussian one.
 """
 from __future__ import annotations
 
+import contextlib
 import math
 
 import torch
 from torch import nn
 
 from . import losses
+from .validation import check_choice, check_generator, check_image_shape, check_images, check_int, check_number, \
+    check_tensor
 
 __all__ = [
     "MLPEncoder",
@@ -29,42 +32,45 @@ LIKELIHOODS = ("bernoulli", "gaussian")
 
 
 def _check_shape(image_shape):
-    if not (isinstance(image_shape, (tuple, list)) and len(image_shape) == 3 and all(isinstance(s, int) and s > 0 for s in image_shape)):
-        raise ValueError(f"image_shape must be (channels, height, width) of positive ints, got {image_shape!r}")
-    return tuple(image_shape)
+    return check_image_shape("image_shape", image_shape)
 
 
 def _check_pos_int(name, value):
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < 1:
-        raise ValueError(f"{name} must be >= 1, got {value}")
+    return check_int(name, value, minimum=1)
 
 
 def _check_input(x, image_shape, name="x"):
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
-    if not x.is_floating_point():
-        raise TypeError(f"{name} must be a floating-point tensor, got dtype {x.dtype}")
-    if tuple(x.shape[1:]) != tuple(image_shape) or x.dim() != len(image_shape) + 1:
-        raise ValueError(f"{name} must have shape (batch, {', '.join(map(str, image_shape))}), got {tuple(x.shape)}")
+    """A batch of images (N, C, H, W); flat vectors (N, C*H*W) are reshaped to it."""
+    return check_images(name, x, image_shape)
 
 
 def _check_latent(z, latent_dim):
-    if not isinstance(z, torch.Tensor):
-        raise TypeError(f"z must be a torch.Tensor, got {type(z).__name__}")
-    if not z.is_floating_point():
-        raise TypeError(f"z must be a floating-point tensor, got dtype {z.dtype}")
-    if z.dim() != 2 or z.shape[1] != latent_dim:
-        raise ValueError(f"z must have shape (batch, {latent_dim}), got {tuple(z.shape)}")
+    check_tensor("z", z, shape=("batch", latent_dim))
+
+
+def _check_sigma(sigma):
+    return check_number("sigma", sigma, positive=True, what="the Gaussian decoder's standard deviation")
+
+
+@contextlib.contextmanager
+def _seeded(seed):
+    """A context in which torch's global CPU generator starts from ``seed`` and is restored
+    afterwards: building a model with a seed neither depends on nor changes the caller's random state."""
+    if seed is None:
+        yield
+        return
+    seed = check_int("seed", seed, minimum=0)
+    with torch.random.fork_rng(devices=[]):
+        torch.default_generator.manual_seed(seed)
+        yield
 
 
 def one_hot(y: torch.Tensor, num_classes: int) -> torch.Tensor:
-    """One-hot float encoding of integer labels, with a clear error for labels out of range."""
-    if not isinstance(y, torch.Tensor):
-        raise TypeError(f"y must be a torch.Tensor of integer labels, got {type(y).__name__}")
-    if y.is_floating_point() or y.dtype == torch.bool:
+    """One-hot float encoding (batch, num_classes) of integer labels ``y`` (batch,) in 0..num_classes-1."""
+    if isinstance(y, torch.Tensor) and (y.is_floating_point() or y.dtype == torch.bool):
         raise TypeError(f"y must hold integer labels, got dtype {y.dtype}")
+    check_tensor("y", y, dtype="integer", what="integer labels")
+    num_classes = check_int("num_classes", num_classes, minimum=1)
     if y.dim() != 1:
         raise ValueError(f"y must be one-dimensional (batch,), got shape {tuple(y.shape)}")
     if y.numel() and (y.min() < 0 or y.max() >= num_classes):
@@ -168,7 +174,7 @@ def _make_coders(arch, image_shape, hidden, latent_dim, gaussian, extra_in=0, ex
         enc = ConvEncoder(image_shape, latent_dim, gaussian=gaussian)
         dec = ConvDecoder(latent_dim, image_shape)
     else:
-        raise ValueError(f"arch must be 'mlp' or 'conv', got {arch!r}")
+        check_choice("arch", arch, ("mlp", "conv"))
     return enc, dec
 
 
@@ -176,19 +182,26 @@ def _make_coders(arch, image_shape, hidden, latent_dim, gaussian, extra_in=0, ex
 
 
 class Autoencoder(nn.Module):
-    """A deterministic autoencoder x -> z = g_phi(x) -> x_hat = f_theta(z), outputs in [0, 1] (sigmoid)."""
+    """A deterministic autoencoder x -> z = g_phi(x) -> x_hat = f_theta(z), outputs in [0, 1] (sigmoid).
 
-    def __init__(self, image_shape=(1, 28, 28), hidden=(256,), latent_dim: int = 2, arch: str = "mlp"):
+    ``seed`` (optional) initialises the weights from that seed without touching torch's
+    global random state; without it they come from the global generator, as in torch.
+    """
+
+    def __init__(self, image_shape=(1, 28, 28), hidden=(256,), latent_dim: int = 2, arch: str = "mlp",
+                 seed: int | None = None):
         super().__init__()
         self.image_shape = _check_shape(image_shape)
-        self.latent_dim = latent_dim
-        self.encoder, self.decoder = _make_coders(arch, self.image_shape, hidden, latent_dim, gaussian=False)
+        self.latent_dim = _check_pos_int("latent_dim", latent_dim)
+        with _seeded(seed):
+            self.encoder, self.decoder = _make_coders(arch, self.image_shape, hidden, latent_dim, gaussian=False)
 
     def encode(self, x):
-        _check_input(x, self.image_shape)
-        return self.encoder(x)
+        """The code z = g_phi(x) (batch, latent_dim); ``x`` is (batch, C, H, W) or flat (batch, C*H*W)."""
+        return self.encoder(_check_input(x, self.image_shape))
 
     def decode(self, z):
+        """x_hat = f_theta(z) in [0, 1], shape (batch, C, H, W), for codes ``z`` (batch, latent_dim)."""
         _check_latent(z, self.latent_dim)
         return torch.sigmoid(self.decoder(z))
 
@@ -199,29 +212,37 @@ class Autoencoder(nn.Module):
 class VAE(nn.Module):
     """A VAE: Gaussian encoder q_phi(z|x) = N(mu, diag(exp(logvar))), prior N(0, I), and a
     Bernoulli (decoder gives logits) or Gaussian (decoder gives means, fixed ``sigma``) likelihood.
+
+    Images are (batch, C, H, W) with (C, H, W) = ``image_shape``; flat vectors (batch, C*H*W)
+    are accepted too. ``sigma`` is a finite number > 0. ``seed`` (optional) initialises the
+    weights from that seed without touching torch's global random state.
+
+    Randomness: the reparameterisation noise of ``forward``, ``loss`` and ``sample`` comes from
+    the ``generator`` they are given, or torch's global generator when it is None.
     """
 
     def __init__(self, image_shape=(1, 28, 28), hidden=(400,), latent_dim: int = 20,
-                 likelihood: str = "bernoulli", arch: str = "mlp", sigma: float = 1.0):
+                 likelihood: str = "bernoulli", arch: str = "mlp", sigma: float = 1.0, seed: int | None = None):
         super().__init__()
-        if likelihood not in LIKELIHOODS:
-            raise ValueError(f"likelihood must be one of {LIKELIHOODS}, got {likelihood!r}")
-        if not (isinstance(sigma, (int, float)) and sigma > 0):
-            raise ValueError(f"sigma (the Gaussian decoder's standard deviation) must be a number > 0, got {sigma!r}")
+        self.likelihood = check_choice("likelihood", likelihood, LIKELIHOODS)
+        self.sigma = _check_sigma(sigma)
         self.image_shape = _check_shape(image_shape)
-        self.latent_dim = latent_dim
-        self.likelihood = likelihood
-        self.sigma = float(sigma)
-        self.encoder, self.decoder = _make_coders(arch, self.image_shape, hidden, latent_dim, gaussian=True)
+        self.latent_dim = _check_pos_int("latent_dim", latent_dim)
+        with _seeded(seed):
+            self.encoder, self.decoder = _make_coders(arch, self.image_shape, hidden, latent_dim, gaussian=True)
+
+    def _images(self, x):
+        return _check_input(x, self.image_shape)
 
     def encode(self, x):
-        """The parameters (mu, logvar) of q_phi(z | x)."""
-        _check_input(x, self.image_shape)
-        return self.encoder(x)
+        """The parameters (mu, logvar) of q_phi(z | x), each (batch, latent_dim)."""
+        return self.encoder(self._images(x))
 
     @staticmethod
     def reparameterize(mu, logvar, generator=None):
-        """z = mu + sigma * eps with eps ~ N(0, I): a sample of q that gradients flow through."""
+        """z = mu + sigma * eps with eps ~ N(0, I) drawn from ``generator`` (or the global one):
+        a sample of q = N(mu, diag(exp(logvar))) that gradients flow through."""
+        check_generator("generator", generator)
         eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
         return mu + torch.exp(0.5 * logvar) * eps
 
@@ -235,27 +256,43 @@ class VAE(nn.Module):
         return torch.sigmoid(out) if self.likelihood == "bernoulli" else out
 
     def forward(self, x, generator=None):
+        """``(out, mu, logvar)``: the decoder's output for one z ~ q(z | x) and q's parameters.
+
+        The noise eps of z = mu + sigma * eps comes from ``generator`` (a ``torch.Generator`` on
+        the model's device) or, when it is None, from torch's global generator.
+        """
         mu, logvar = self.encode(x)
         z = self.reparameterize(mu, logvar, generator)
         return self.decode(z), mu, logvar
 
     def log_likelihood(self, x, out):
-        """log p_theta(x | z) per example, summed over pixels."""
+        """log p_theta(x | z) per example, summed over pixels (shape (batch,))."""
+        x = self._images(x)
         if self.likelihood == "bernoulli":
             return losses.bernoulli_log_likelihood(x, out)
         return losses.gaussian_log_likelihood(x, out, sigma=self.sigma)
 
     def loss(self, x, beta: float = 1.0, generator=None) -> losses.LossParts:
-        """The negative ELBO (or its beta-weighted version) with its parts, averaged over the batch."""
+        """The negative ELBO (or its beta-weighted version) with its parts, averaged over the batch.
+
+        One z ~ q(z | x) per image, its noise from ``generator`` (or the global generator);
+        the KL term's reference distribution is the prior N(0, I).
+        """
+        x = self._images(x)
         out, mu, logvar = self(x, generator)
         return losses.negative_elbo(self.log_likelihood(x, out), mu, logvar, beta=beta)
 
+    def _param(self):
+        return next(self.parameters())
+
     @torch.no_grad()
     def sample(self, n: int, generator=None):
-        """n images E[x | z] with z ~ N(0, I)."""
+        """``n`` images E[x | z] with z ~ N(0, I) drawn from ``generator`` (or the global one),
+        in the model's dtype and on its device."""
         _check_pos_int("n", n)
-        device = next(self.parameters()).device
-        z = torch.randn(n, self.latent_dim, generator=generator, device=device)
+        check_generator("generator", generator)
+        p = self._param()
+        z = torch.randn(n, self.latent_dim, generator=generator, device=p.device, dtype=p.dtype)
         return self.mean_image(self.decode(z))
 
     @torch.no_grad()
@@ -270,18 +307,16 @@ class ConditionalVAE(VAE):
     input and to z at the decoder's input (MLP only)."""
 
     def __init__(self, image_shape=(1, 28, 28), hidden=(400,), latent_dim: int = 20, num_classes: int = 10,
-                 likelihood: str = "bernoulli", sigma: float = 1.0):
+                 likelihood: str = "bernoulli", sigma: float = 1.0, seed: int | None = None):
         nn.Module.__init__(self)
-        if likelihood not in LIKELIHOODS:
-            raise ValueError(f"likelihood must be one of {LIKELIHOODS}, got {likelihood!r}")
-        if not (isinstance(sigma, (int, float)) and sigma > 0):
-            raise ValueError(f"sigma must be a number > 0, got {sigma!r}")
-        _check_pos_int("num_classes", num_classes)
+        self.likelihood = check_choice("likelihood", likelihood, LIKELIHOODS)
+        self.sigma = _check_sigma(sigma)
+        self.num_classes = _check_pos_int("num_classes", num_classes)
         self.image_shape = _check_shape(image_shape)
-        self.latent_dim, self.num_classes = latent_dim, num_classes
-        self.likelihood, self.sigma = likelihood, float(sigma)
-        self.encoder, self.decoder = _make_coders("mlp", self.image_shape, hidden, latent_dim, True,
-                                                  extra_in=num_classes, extra_latent=num_classes)
+        self.latent_dim = _check_pos_int("latent_dim", latent_dim)
+        with _seeded(seed):
+            self.encoder, self.decoder = _make_coders("mlp", self.image_shape, hidden, latent_dim, True,
+                                                      extra_in=num_classes, extra_latent=num_classes)
 
     def _condition(self, y, batch):
         if isinstance(y, torch.Tensor) and y.is_floating_point():
@@ -295,21 +330,26 @@ class ConditionalVAE(VAE):
         return c
 
     def encode(self, x, y):
-        _check_input(x, self.image_shape)
+        """The parameters (mu, logvar) of q_phi(z | x, y)."""
+        x = self._images(x)
         c = self._condition(y, len(x)).to(x.device)
         return self.encoder(torch.cat([x.flatten(1), c], dim=1))
 
     def decode(self, z, y):
+        """The decoder's output for codes ``z`` (batch, latent_dim) and labels ``y``."""
         _check_latent(z, self.latent_dim)
         c = self._condition(y, len(z)).to(z.device)
         return self.decoder(torch.cat([z, c], dim=1))
 
     def forward(self, x, y, generator=None):
+        """``(out, mu, logvar)`` for one z ~ q(z | x, y), its noise from ``generator`` (or the global one)."""
         mu, logvar = self.encode(x, y)
         z = self.reparameterize(mu, logvar, generator)
         return self.decode(z, y), mu, logvar
 
     def loss(self, x, y, beta: float = 1.0, generator=None) -> losses.LossParts:
+        """The (beta-weighted) negative ELBO of p(x | y), KL to the prior N(0, I), batch means."""
+        x = self._images(x)
         out, mu, logvar = self(x, y, generator)
         return losses.negative_elbo(self.log_likelihood(x, out), mu, logvar, beta=beta)
 
@@ -317,11 +357,14 @@ class ConditionalVAE(VAE):
     def sample(self, y, generator=None):
         """One image per label in ``y`` with z ~ N(0, I)."""
         c = self._condition(y, len(y))
-        device = next(self.parameters()).device
-        z = torch.randn(len(c), self.latent_dim, generator=generator, device=device)
+        check_generator("generator", generator)
+        p = self._param()
+        device = p.device
+        z = torch.randn(len(c), self.latent_dim, generator=generator, device=device, dtype=p.dtype)
         return self.mean_image(self.decode(z, c.to(device)))
 
     @torch.no_grad()
     def reconstruct(self, x, y):
+        """E[x | z = mu(x, y), y]: the decoder's mean at the encoder's mean."""
         mu, _ = self.encode(x, y)
         return self.mean_image(self.decode(mu, y))
