@@ -1,4 +1,4 @@
-"""Tests of vae_course.likelihood on models whose log p(x) is known exactly.
+"""Tests of vae_course.evaluation on models whose log p(x) is known exactly.
 
 - a linear-Gaussian VAE (no hidden layers): p(x) = N(b, W W^T + sigma^2 I) in closed form,
   and with orthogonal columns of W the true posterior is a diagonal Gaussian, so an encoder
@@ -11,7 +11,7 @@ import pytest
 import torch
 from torch.distributions import Bernoulli, MultivariateNormal, Normal, kl_divergence
 
-from vae_course import likelihood, models
+from vae_course import evaluation, likelihood, models
 
 SIGMA = 0.5
 SHAPE = (1, 2, 2)  # four "pixels"
@@ -56,12 +56,12 @@ def test_exact_posterior_makes_the_bound_equal_log_px_for_every_K():
     x = some_images()
     truth = exact_log_px(marginal, x)
     for k in (1, 5):
-        bound = likelihood.importance_weighted_bound(vae, x, K=k, generator=torch.Generator().manual_seed(k))
+        bound = evaluation.importance_weighted_bound(vae, x, K=k, generator=torch.Generator().manual_seed(k))
         assert bound.dtype == torch.float64 and bound.shape == (len(x),)
         torch.testing.assert_close(bound, truth, atol=2e-4, rtol=0)
     # the ELBO is tight too, KL(q || p(z|x)) = 0, but its estimate (closed-form KL plus a Monte
     # Carlo reconstruction term) is exact only in expectation
-    elbo = likelihood.elbo(vae, x, num_samples=40_000, generator=torch.Generator().manual_seed(0))
+    elbo = evaluation.elbo(vae, x, num_samples=40_000, generator=torch.Generator().manual_seed(0))
     torch.testing.assert_close(elbo, truth, atol=0.02, rtol=0)
 
 
@@ -81,7 +81,7 @@ def test_elbo_matches_the_closed_form_for_a_wrong_encoder():
     x = some_images()
     expected = analytic_elbo(vae, posterior, marginal, x)
     assert (expected < exact_log_px(marginal, x) - 0.1).all(), "the test needs a visibly loose ELBO"
-    got = likelihood.elbo(vae, x, num_samples=40_000, generator=torch.Generator().manual_seed(0))
+    got = evaluation.elbo(vae, x, num_samples=40_000, generator=torch.Generator().manual_seed(0))
     torch.testing.assert_close(got, expected, atol=0.03, rtol=0)
 
 
@@ -90,7 +90,7 @@ def test_K1_bound_is_the_elbo_in_expectation():
     x = some_images(n=3)
     reps = 20_000
     xs = x.repeat(reps, 1, 1, 1)  # every image many times: the mean of L_1 estimates E[L_1]
-    l1 = likelihood.importance_weighted_bound(vae, xs, K=1, generator=torch.Generator().manual_seed(3)).view(reps, 3)
+    l1 = evaluation.importance_weighted_bound(vae, xs, K=1, generator=torch.Generator().manual_seed(3)).view(reps, 3)
     expected = analytic_elbo(vae, posterior, marginal, x)
     se = l1.std(dim=0) / math.sqrt(reps)
     assert ((l1.mean(dim=0) - expected).abs() < 4 * se + 1e-3).all(), f"{l1.mean(0)} vs {expected} (se {se})"
@@ -104,11 +104,11 @@ def test_bound_rises_with_K_and_converges_to_log_px():
     xs = x.repeat(reps, 1, 1, 1)
     means = {}
     for k in (1, 10, 100):
-        b = likelihood.importance_weighted_bound(vae, xs, K=k, generator=torch.Generator().manual_seed(k))
+        b = evaluation.importance_weighted_bound(vae, xs, K=k, generator=torch.Generator().manual_seed(k))
         means[k] = b.view(reps, 4).mean(dim=0)
     assert (means[1] < means[10] - 0.05).all() and (means[10] < means[100]).all(), means
     assert (means[100] <= truth + 0.01).all(), (means[100], truth)
-    big = likelihood.importance_weighted_bound(vae, x, K=50_000, generator=torch.Generator().manual_seed(9))
+    big = evaluation.importance_weighted_bound(vae, x, K=50_000, generator=torch.Generator().manual_seed(9))
     torch.testing.assert_close(big, truth, atol=0.02, rtol=0)
 
 
@@ -139,9 +139,9 @@ def test_bernoulli_bound_converges_to_the_quadrature_value():
     x = torch.bernoulli(torch.full((5, 1, 1, 5), 0.5), generator=g)
     truth = quadrature_log_px(vae, x)
     assert torch.allclose(quadrature_log_px(vae, x, n=20_001), truth, atol=1e-6), "quadrature not converged"
-    elbo = likelihood.elbo(vae, x, num_samples=20_000, generator=torch.Generator().manual_seed(0))
+    elbo = evaluation.elbo(vae, x, num_samples=20_000, generator=torch.Generator().manual_seed(0))
     assert (elbo < truth).all(), (elbo, truth)
-    bound = likelihood.importance_weighted_bound(vae, x, K=100_000, batch_size=20_000,
+    bound = evaluation.importance_weighted_bound(vae, x, K=100_000, batch_size=20_000,
                                                  generator=torch.Generator().manual_seed(1))
     torch.testing.assert_close(bound, truth, atol=0.02, rtol=0)
 
@@ -153,16 +153,16 @@ def test_the_gaussian_likelihood_uses_the_models_sigma():
     new_marginal = MultivariateNormal(marginal.loc, marginal.covariance_matrix + (0.7**2 - SIGMA**2) * torch.eye(4))
     truth = exact_log_px(new_marginal, x)
     assert (truth - exact_log_px(marginal, x)).abs().min() > 0.05, "the test needs the two marginals to differ"
-    bound = likelihood.importance_weighted_bound(vae, x, K=50_000, generator=torch.Generator().manual_seed(0))
+    bound = evaluation.importance_weighted_bound(vae, x, K=50_000, generator=torch.Generator().manual_seed(0))
     torch.testing.assert_close(bound, truth, atol=0.02, rtol=0)
 
 
 def test_chunk_size_does_not_change_the_answer_when_weights_are_constant():
     vae, marginal, _ = linear_gaussian_vae(exact_posterior=True)
     x = some_images(n=7)
-    a = likelihood.importance_weighted_bound(vae, x, K=9, batch_size=1)
-    b = likelihood.importance_weighted_bound(vae, x, K=9, batch_size=4)
-    c = likelihood.importance_weighted_bound(vae, x, K=9, batch_size=1000)
+    a = evaluation.importance_weighted_bound(vae, x, K=9, batch_size=1)
+    b = evaluation.importance_weighted_bound(vae, x, K=9, batch_size=4)
+    c = evaluation.importance_weighted_bound(vae, x, K=9, batch_size=1000)
     torch.testing.assert_close(a, b, atol=1e-4, rtol=0)
     torch.testing.assert_close(a, c, atol=1e-4, rtol=0)
 
@@ -171,8 +171,8 @@ def test_chunk_size_only_changes_the_random_draws():
     vae, _, _ = linear_gaussian_vae(exact_posterior=False)
     reps = 200
     x = some_images(n=3).repeat(reps, 1, 1, 1)
-    small = likelihood.importance_weighted_bound(vae, x, K=20, batch_size=7, generator=torch.Generator().manual_seed(0))
-    large = likelihood.importance_weighted_bound(vae, x, K=20, batch_size=5000, generator=torch.Generator().manual_seed(1))
+    small = evaluation.importance_weighted_bound(vae, x, K=20, batch_size=7, generator=torch.Generator().manual_seed(0))
+    large = evaluation.importance_weighted_bound(vae, x, K=20, batch_size=5000, generator=torch.Generator().manual_seed(1))
     diff = (small - large).view(reps, 3)
     se = diff.std(dim=0) / math.sqrt(reps)
     assert (diff.mean(dim=0).abs() < 4 * se + 1e-3).all()
@@ -182,14 +182,14 @@ def test_same_generator_seed_gives_the_same_numbers_and_mode_is_restored():
     vae, _, _ = linear_gaussian_vae(exact_posterior=False)
     vae.train()
     x = some_images()
-    a = likelihood.importance_weighted_bound(vae, x, K=30, generator=torch.Generator().manual_seed(5))
-    b = likelihood.importance_weighted_bound(vae, x, K=30, generator=torch.Generator().manual_seed(5))
+    a = evaluation.importance_weighted_bound(vae, x, K=30, generator=torch.Generator().manual_seed(5))
+    b = evaluation.importance_weighted_bound(vae, x, K=30, generator=torch.Generator().manual_seed(5))
     assert torch.equal(a, b)
     assert vae.training, "the function must give the model back in the mode it found it"
     torch.manual_seed(2)
-    c = likelihood.elbo(vae, x)
+    c = evaluation.elbo(vae, x)
     torch.manual_seed(2)
-    d = likelihood.elbo(vae, x)
+    d = evaluation.elbo(vae, x)
     assert torch.equal(c, d)
 
 
@@ -203,7 +203,7 @@ def test_kl_per_dimension_against_torch_distributions():
     with torch.no_grad():
         mu, logvar = vae.encode(x)
     expected = kl_divergence(Normal(mu, torch.exp(0.5 * logvar)), Normal(0.0, 1.0)).mean(dim=0).double()
-    got = likelihood.kl_per_dimension(vae, x, batch_size=4)
+    got = evaluation.kl_per_dimension(vae, x, batch_size=4)
     assert got.shape == (3,) and got.dtype == torch.float64
     torch.testing.assert_close(got, expected, atol=1e-6, rtol=1e-5)
     assert got[1] == 0.0 and got[0] > 0 and got[2] > 0
@@ -219,11 +219,11 @@ def test_active_units_counts_dimensions_whose_mean_moves():
     with torch.no_grad():
         mu, _ = vae.encode(x)
     expected = mu.double().var(dim=0)
-    result = likelihood.active_units(vae, x, threshold=0.01, batch_size=7)
+    result = evaluation.active_units(vae, x, threshold=0.01, batch_size=7)
     torch.testing.assert_close(result.activity, expected, atol=1e-6, rtol=1e-5)
     assert result.count == int((expected > 0.01).sum())
     assert result.activity[1] == 0.0 and result.activity[0] > 0.01
-    assert likelihood.active_units(vae, x, threshold=float(expected.max()) + 1).count == 0
+    assert evaluation.active_units(vae, x, threshold=float(expected.max()) + 1).count == 0
 
 
 # ----------------------------------------------------------------------------- bad input
@@ -235,8 +235,8 @@ def small_vae():
     return models.VAE((1, 2, 2), hidden=(4,), latent_dim=2).eval()
 
 
-@pytest.mark.parametrize("fn", [likelihood.elbo, likelihood.importance_weighted_bound,
-                                likelihood.kl_per_dimension, likelihood.active_units])
+@pytest.mark.parametrize("fn", [evaluation.elbo, evaluation.importance_weighted_bound,
+                                evaluation.kl_per_dimension, evaluation.active_units])
 def test_rejects_a_model_that_is_not_a_vae(fn):
     x = torch.rand(3, 1, 2, 2)
     with pytest.raises(TypeError, match="model must be a vae_course.models.VAE"):
@@ -247,18 +247,19 @@ def test_rejects_a_model_that_is_not_a_vae(fn):
         fn("vae", x)
 
 
-@pytest.mark.parametrize("fn", [likelihood.elbo, likelihood.importance_weighted_bound,
-                                likelihood.kl_per_dimension, likelihood.active_units])
+@pytest.mark.parametrize("fn", [evaluation.elbo, evaluation.importance_weighted_bound,
+                                evaluation.kl_per_dimension, evaluation.active_units])
 def test_rejects_bad_images(fn, small_vae):
-    with pytest.raises(ValueError, match=r"x must have shape \(N, 1, 2, 2\)"):
-        fn(small_vae, torch.rand(3, 4))
-    with pytest.raises(TypeError, match="x must be a floating-point"):
+    with pytest.raises(ValueError, match=r"x \(images for a Bernoulli decoder\) must be a batch of images of shape "
+                                         r"\(N, 1, 2, 2\) or flat vectors \(N, 4\), got shape \(3, 5\)"):
+        fn(small_vae, torch.rand(3, 5))
+    with pytest.raises(TypeError, match=r"x \(images for a Bernoulli decoder\) must be a floating-point"):
         fn(small_vae, torch.ones(3, 1, 2, 2, dtype=torch.int64))
-    with pytest.raises(TypeError, match="x must be a torch.Tensor"):
+    with pytest.raises(TypeError, match=r"x \(images for a Bernoulli decoder\) must be a torch.Tensor"):
         fn(small_vae, [[0.0]])
-    with pytest.raises(ValueError, match="at least one image"):
+    with pytest.raises(ValueError, match="at least one value"):
         fn(small_vae, torch.rand(0, 1, 2, 2))
-    with pytest.raises(ValueError, match=r"\[0, 1\] for a Bernoulli"):
+    with pytest.raises(ValueError, match=r"for a Bernoulli decoder\) must hold values >= 0 and <= 1"):
         fn(small_vae, torch.rand(3, 1, 2, 2) + 1.0)
     with pytest.raises(ValueError, match="finite"):
         fn(small_vae, torch.full((3, 1, 2, 2), float("nan")))
@@ -266,25 +267,38 @@ def test_rejects_bad_images(fn, small_vae):
 
 def test_rejects_bad_counts_and_generators(small_vae):
     x = torch.rand(3, 1, 2, 2)
-    bound = likelihood.importance_weighted_bound
+    bound = evaluation.importance_weighted_bound
     for k, err in [(0, ValueError), (-2, ValueError), (2.0, TypeError), (True, TypeError)]:
         with pytest.raises(err, match="K"):
             bound(small_vae, x, K=k)
     with pytest.raises(ValueError, match="batch_size"):
         bound(small_vae, x, K=3, batch_size=0)
     with pytest.raises(ValueError, match="num_samples"):
-        likelihood.elbo(small_vae, x, num_samples=0)
+        evaluation.elbo(small_vae, x, num_samples=0)
     with pytest.raises(TypeError, match="generator must be a torch.Generator"):
         bound(small_vae, x, generator=0)
     with pytest.raises(ValueError, match="batch_size"):
-        likelihood.kl_per_dimension(small_vae, x, batch_size=0)
+        evaluation.kl_per_dimension(small_vae, x, batch_size=0)
 
 
 def test_active_units_rejects_bad_threshold_and_single_image(small_vae):
     x = torch.rand(3, 1, 2, 2)
-    with pytest.raises(ValueError, match="threshold must be a finite number >= 0"):
-        likelihood.active_units(small_vae, x, threshold=-0.1)
-    with pytest.raises(TypeError, match="threshold must be a number"):
-        likelihood.active_units(small_vae, x, threshold="0.01")
+    with pytest.raises(ValueError, match="threshold must be a number >= 0"):
+        evaluation.active_units(small_vae, x, threshold=-0.1)
+    with pytest.raises(TypeError, match="threshold must be a real number"):
+        evaluation.active_units(small_vae, x, threshold="0.01")
     with pytest.raises(ValueError, match="at least two images"):
-        likelihood.active_units(small_vae, x[:1])
+        evaluation.active_units(small_vae, x[:1])
+
+
+def test_flat_images_give_the_same_values(small_vae):
+    x = torch.rand(3, 1, 2, 2)
+    a = evaluation.elbo(small_vae, x, num_samples=5, generator=torch.Generator().manual_seed(0))
+    b = evaluation.elbo(small_vae, x.flatten(1), num_samples=5, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("name", ["elbo", "importance_weighted_bound", "kl_per_dimension", "active_units"])
+def test_the_old_likelihood_module_warns_with_the_new_name(name, small_vae):
+    with pytest.warns(DeprecationWarning, match=f"vae_course.likelihood.{name} is deprecated; use vae_course.evaluation.{name}"):
+        getattr(likelihood, name)(small_vae, torch.rand(3, 1, 2, 2))

@@ -1,4 +1,8 @@
-"""Judging a trained VAE beyond its training loss: log p(x) bounds and latent diagnostics.
+"""Evaluating a trained VAE beyond its training loss: log p(x) bounds and latent diagnostics.
+
+This is the ELBO entry point for neural models: ``elbo(model, x, num_samples)``. (The
+tractable linear-Gaussian model has its exact ``LinearGaussian.elbo(x, q_mean, q_cov)``;
+``estimators.sgvb_elbo`` is the SGVB estimator itself, taught in notebook 06.)
 
 - ``elbo``: the ELBO per example, E_q[log p(x|z)] (Monte Carlo, L samples) - KL (closed form);
 - ``importance_weighted_bound``: the bound of Burda et al. (2016),
@@ -23,8 +27,9 @@ from typing import NamedTuple
 
 import torch
 
-from . import losses
+from .kl import kl_diag_gaussian_to_standard_normal
 from .models import VAE, ConditionalVAE
+from .validation import check_generator, check_images, check_int, check_number
 
 __all__ = ["elbo", "importance_weighted_bound", "kl_per_dimension", "active_units", "ActiveUnits"]
 
@@ -43,35 +48,11 @@ def _check_model(model):
 
 
 def _check_data(model, x):
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"x must be a torch.Tensor of images, got {type(x).__name__}")
-    if not x.is_floating_point():
-        raise TypeError(f"x must be a floating-point tensor, got dtype {x.dtype}")
-    shape = tuple(model.image_shape)
-    if x.dim() != len(shape) + 1 or tuple(x.shape[1:]) != shape:
-        raise ValueError(f"x must have shape (N, {', '.join(map(str, shape))}) for this model, got {tuple(x.shape)}")
-    if len(x) == 0:
-        raise ValueError("x must hold at least one image, got N = 0")
-    if not torch.isfinite(x).all():
-        raise ValueError("x must hold finite values, found NaN or inf")
-    if model.likelihood == "bernoulli" and (x.min() < 0 or x.max() > 1):
-        raise ValueError(
-            "x must hold values in [0, 1] for a Bernoulli decoder, got min "
-            f"{x.min().item():.3g} and max {x.max().item():.3g}"
-        )
-
-
-def _check_count(name, value, what):
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} ({what}) must be an int, got {type(value).__name__}")
-    if value < 1:
-        raise ValueError(f"{name} ({what}) must be >= 1, got {value}")
-    return value
-
-
-def _check_generator(generator):
-    if generator is not None and not isinstance(generator, torch.Generator):
-        raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
+    """The images as (N, C, H, W) (flat vectors are reshaped), finite, at least one, in [0, 1] for Bernoulli."""
+    bernoulli = model.likelihood == "bernoulli"
+    return check_images("x", x, model.image_shape, finite=True, nonempty=True,
+                        minimum=0.0 if bernoulli else None, maximum=1.0 if bernoulli else None,
+                        what="images for a Bernoulli decoder" if bernoulli else "images")
 
 
 # ----------------------------------------------------------------------------- the sampling core
@@ -124,18 +105,21 @@ def _per_example(model, x, num_samples, batch_size, generator, reduce):
 def elbo(model, x: torch.Tensor, num_samples: int = 1, batch_size: int = 4096, generator=None) -> torch.Tensor:
     """The ELBO of each image in nats: (1/L) sum_l log p(x | z_l) - KL(q(z | x) || p(z)).
 
-    The reconstruction term is a Monte Carlo estimate with ``num_samples`` = L codes
-    z_l ~ q(z | x); the KL term is the closed form for a diagonal Gaussian q and N(0, I).
-    Returns a float64 tensor of shape (N,) on the CPU (the negative of the training loss).
+    ``model`` is a ``vae_course.models.VAE``; ``x`` its images (N, C, H, W) or flat (N, C*H*W),
+    finite, in [0, 1] for a Bernoulli decoder. The reconstruction term is a Monte Carlo
+    estimate with ``num_samples`` = L codes z_l ~ q(z | x), drawn from ``generator`` (or
+    torch's global generator when None); the KL term is the closed form, its reference
+    distribution the prior p(z) = N(0, I). At most ``batch_size`` images are decoded in one
+    pass. Returns a float64 tensor of shape (N,) on the CPU (the negative of the training loss).
     """
     _check_model(model)
-    _check_data(model, x)
-    _check_count("num_samples", num_samples, "the number L of Monte Carlo samples per image")
-    _check_count("batch_size", batch_size, "the largest number of images decoded in one pass")
-    _check_generator(generator)
+    x = _check_data(model, x)
+    num_samples = check_int("num_samples", num_samples, minimum=1, what="the number L of Monte Carlo samples per image")
+    batch_size = check_int("batch_size", batch_size, minimum=1, what="the largest number of images decoded in one pass")
+    check_generator("generator", generator)
 
     def reduce(log_lik, log_ratio, mu, logvar):
-        return log_lik.mean(dim=0) - losses.gaussian_kl(mu, logvar).double()
+        return log_lik.mean(dim=0) - kl_diag_gaussian_to_standard_normal(mu, logvar).double()
 
     return _per_example(model, x, num_samples, batch_size, generator, reduce)
 
@@ -151,10 +135,10 @@ def importance_weighted_bound(model, x: torch.Tensor, K: int = 100, batch_size: 
     estimate (from above, in expectation) of the negative log-likelihood in nats per image.
     """
     _check_model(model)
-    _check_data(model, x)
-    _check_count("K", K, "the number of importance samples per image")
-    _check_count("batch_size", batch_size, "the largest number of images decoded in one pass")
-    _check_generator(generator)
+    x = _check_data(model, x)
+    K = check_int("K", K, minimum=1, what="the number of importance samples per image")
+    batch_size = check_int("batch_size", batch_size, minimum=1, what="the largest number of images decoded in one pass")
+    check_generator("generator", generator)
 
     def reduce(log_lik, log_ratio, mu, logvar):
         return torch.logsumexp(log_lik + log_ratio, dim=0) - math.log(K)
@@ -186,10 +170,10 @@ def kl_per_dimension(model, x: torch.Tensor, batch_size: int = 1024) -> torch.Te
     says the same thing about it for every image, so it carries no information about x.
     """
     _check_model(model)
-    _check_data(model, x)
-    _check_count("batch_size", batch_size, "the number of images encoded in one pass")
+    x = _check_data(model, x)
+    batch_size = check_int("batch_size", batch_size, minimum=1, what="the number of images encoded in one pass")
     mu, logvar = _encode_all(model, x, batch_size)
-    return losses.gaussian_kl(mu, logvar, per_dim=True).mean(dim=0)
+    return kl_diag_gaussian_to_standard_normal(mu, logvar, per_dim=True).mean(dim=0)
 
 
 class ActiveUnits(NamedTuple):
@@ -207,12 +191,9 @@ def active_units(model, x: torch.Tensor, threshold: float = 0.01, batch_size: in
     Needs at least two images.
     """
     _check_model(model)
-    _check_data(model, x)
-    _check_count("batch_size", batch_size, "the number of images encoded in one pass")
-    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)):
-        raise TypeError(f"threshold must be a number, got {type(threshold).__name__}")
-    if not (threshold >= 0 and math.isfinite(threshold)):
-        raise ValueError(f"threshold must be a finite number >= 0, got {threshold}")
+    x = _check_data(model, x)
+    batch_size = check_int("batch_size", batch_size, minimum=1, what="the number of images encoded in one pass")
+    threshold = check_number("threshold", threshold, minimum=0)
     if len(x) < 2:
         raise ValueError(f"x must hold at least two images to measure a variance, got {len(x)}")
     mu, _ = _encode_all(model, x, batch_size)
