@@ -488,3 +488,11 @@ def test_command_line_fills_the_cache(env, server, capsys):
     assert download.main(["cifar10", "--root", str(env / "elsewhere")]) == 0
     assert (env / "elsewhere" / "cifar10" / "cifar-10-python.tar.gz").is_file()
     assert "cifar10:" in capsys.readouterr().out
+
+
+def test_cache_folder_that_cannot_be_made(env, tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    with pytest.raises(PermissionError, match="cannot write into the cache folder") as info:
+        fetch("mnist", root=blocker)
+    assert str(blocker / "mnist") in str(info.value) and "VAE_COURSE_DATA" in str(info.value)

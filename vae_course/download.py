@@ -288,7 +288,16 @@ def fetch(name: str, root: str | os.PathLike | None = None, download: bool = Tru
         if not download:
             missing.append(file)
             continue
-        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            writable = os.access(folder, os.W_OK)
+        except OSError as err:
+            writable, reason = False, str(err)
+        else:
+            reason = "permission denied"
+        if not writable:
+            raise PermissionError(f"cannot write into the cache folder {folder} ({reason}); set {CACHE_ENV} "
+                                  "or pass root= to use another folder")
         _download(key, file, expected, folder)
     if missing or wrong:
         problem = []
@@ -415,21 +424,21 @@ def read_cifar10(path: str | os.PathLike):
         raise TypeError(f"path must be a str or os.PathLike, got {type(path).__name__}")
     path = Path(path)
     members = [f"cifar-10-batches-py/data_batch_{i}" for i in range(1, 6)] + ["cifar-10-batches-py/test_batch"]
-    parts = []
+    found = {}
     try:
-        with tarfile.open(path, "r:gz") as archive:
-            for member in members:
-                try:
-                    handle = archive.extractfile(member)
-                except KeyError:
-                    handle = None
-                if handle is None:
-                    raise ValueError(f"{path} has no file {member}; it is not the CIFAR-10 python version")
-                parts.append(_unpickle_batch(handle.read(), f"{path}:{member}"))
+        # one pass through the stream: seeking back in a .tar.gz would decompress it again each time
+        with tarfile.open(path, "r|gz") as archive:
+            for info in archive:
+                if info.name in members and info.isfile():
+                    found[info.name] = _unpickle_batch(archive.extractfile(info).read(), f"{path}:{info.name}")
     except (tarfile.TarError, OSError, EOFError) as err:
         if isinstance(err, FileNotFoundError):
             raise
         raise ValueError(f"{path} is not a readable .tar.gz archive ({err}); delete it and download it again") from err
+    for member in members:
+        if member not in found:
+            raise ValueError(f"{path} has no file {member}; it is not the CIFAR-10 python version")
+    parts = [found[m] for m in members]
     x_train = np.concatenate([x for x, _ in parts[:5]])
     y_train = np.concatenate([y for _, y in parts[:5]])
     return x_train, y_train, parts[5][0], parts[5][1]
