@@ -13,7 +13,7 @@ import pytest
 import torch
 from torch.distributions import Normal
 
-from vae_course import losses
+from vae_course import estimators, losses
 from vae_course.estimators import (
     GradientSamples,
     gaussian_score,
@@ -306,3 +306,32 @@ def test_elbo_estimator_bad_arguments():
         minibatch_elbo(torch.zeros(2, 2), 10)
     with pytest.raises(TypeError, match="elbo_per_example"):
         minibatch_elbo([1.0, 2.0], 10)
+
+
+def test_logvar_is_accepted_by_keyword_everywhere_sigma_is_and_vice_versa():
+    mu = torch.tensor([0.5, -1.0], dtype=torch.float64)
+    sigma = torch.tensor([0.3, 2.0], dtype=torch.float64)
+    logvar = 2 * torch.log(sigma)
+    eps = torch.randn(7, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    f = lambda z: (z**2).sum(-1)  # noqa: E731
+    for est in (estimators.pathwise_gradients, estimators.score_function_gradients):
+        a, b = est(f, mu, sigma, eps=eps), est(f, mu, eps=eps, logvar=logvar)
+        torch.testing.assert_close(a.mu, b.mu)
+        torch.testing.assert_close(a.sigma, b.sigma)
+        with pytest.raises(TypeError, match="exactly one of sigma"):
+            est(f, mu, sigma, eps=eps, logvar=logvar)
+    x = torch.zeros(2, 3, dtype=torch.float64)
+    m, lv = torch.zeros(2, 4, dtype=torch.float64), torch.full((2, 4), -1.0, dtype=torch.float64)
+    ll = lambda x, z: -(z**2).sum(-1)  # noqa: E731
+    e1 = estimators.sgvb_elbo(x, m, lv, ll, num_samples=3, generator=torch.Generator().manual_seed(1))
+    e2 = estimators.sgvb_elbo(x, m, log_likelihood=ll, num_samples=3, generator=torch.Generator().manual_seed(1),
+                              sigma=torch.exp(0.5 * lv))
+    torch.testing.assert_close(e1, e2)
+
+
+def test_nan_parameters_are_errors():
+    with pytest.raises(ValueError, match="mu must hold finite values"):
+        estimators.pathwise_gradients(lambda z: z.sum(-1), torch.tensor([float("nan")]), torch.ones(1), num_samples=2)
+    with pytest.raises(ValueError, match="logvar must hold finite values"):
+        estimators.sgvb_elbo(torch.zeros(1, 2), torch.zeros(1, 2), torch.full((1, 2), float("inf")),
+                             lambda x, z: z.sum(-1))

@@ -1,7 +1,9 @@
 """Monte Carlo estimators of the ELBO and of gradients of expectations (notebook 06).
 
 Gradients of E_{q_phi(z)}[f(z)] for a Gaussian q_phi = N(mu, sigma^2) (elementwise, i.e. a
-diagonal Gaussian), one estimate per sample so that means AND variances can be measured:
+diagonal Gaussian), one estimate per sample so that means AND variances can be measured. The
+gradients are with respect to (mu, sigma); q's spread may be given as ``sigma`` or, by
+keyword, as ``logvar`` (the course's convention, see ``vae_course``):
 
 * ``score_function_gradients``: the score-function (REINFORCE, likelihood-ratio) estimator
   (f(z) - b) * grad_phi log q_phi(z), with an optional baseline b;
@@ -22,7 +24,9 @@ from typing import Callable, NamedTuple
 
 import torch
 
-from . import losses
+from .kl import kl_diag_gaussian_to_standard_normal
+from .validation import check_callable, check_choice, check_generator, check_int, check_number, check_same_shape, \
+    check_tensor
 
 __all__ = [
     "GradientSamples",
@@ -48,22 +52,21 @@ class GradientSamples(NamedTuple):
 # ----------------------------------------------------------------------------- checks
 
 
-def _check_tensor(name, t):
-    if not isinstance(t, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
-    if not t.is_floating_point():
-        raise TypeError(f"{name} must be a floating-point tensor, got dtype {t.dtype}")
-
-
-def _check_mu_sigma(mu, sigma):
-    _check_tensor("mu", mu)
-    _check_tensor("sigma", sigma)
-    if mu.shape != sigma.shape:
-        raise ValueError(f"mu and sigma must have the same shape, got {tuple(mu.shape)} and {tuple(sigma.shape)}")
+def _check_mu_sigma(mu, sigma, logvar=None):
+    """(mu, sigma): sigma given, or computed from ``logvar`` (exactly one of the two)."""
+    check_tensor("mu", mu, finite=True)
+    if (sigma is None) == (logvar is None):
+        raise TypeError("give exactly one of sigma (the standard deviation) and logvar= (the log-variance); "
+                        f"got {'both' if sigma is not None else 'neither'}")
+    if sigma is None:
+        check_tensor("logvar", logvar, finite=True)
+        check_same_shape(("mu", "logvar"), mu, logvar)
+        sigma = torch.exp(0.5 * logvar)
+    check_tensor("sigma", sigma, positive=True, finite=True, what="the standard deviation")
+    check_same_shape(("mu", "sigma"), mu, sigma)
     if mu.dtype != sigma.dtype:
         raise TypeError(f"mu and sigma must have the same dtype, got {mu.dtype} and {sigma.dtype}")
-    if not (sigma > 0).all():
-        raise ValueError("sigma (the standard deviation) must be > 0 everywhere")
+    return sigma
 
 
 def _noise(mu, num_samples, eps, generator):
@@ -71,22 +74,19 @@ def _noise(mu, num_samples, eps, generator):
     if eps is not None:
         if num_samples is not None:
             raise ValueError("give either num_samples or eps, not both")
-        _check_tensor("eps", eps)
+        check_tensor("eps", eps, finite=True)
         if eps.dim() != mu.dim() + 1 or eps.shape[1:] != mu.shape or eps.shape[0] < 1:
             raise ValueError(f"eps must have shape (L, {', '.join(map(str, mu.shape))}) with L >= 1, got {tuple(eps.shape)}")
         return eps.to(dtype=mu.dtype, device=mu.device)
     if num_samples is None:
         raise ValueError("give num_samples (an int >= 1) or eps")
-    if isinstance(num_samples, bool) or not isinstance(num_samples, int):
-        raise TypeError(f"num_samples must be an int, got {type(num_samples).__name__}")
-    if num_samples < 1:
-        raise ValueError(f"num_samples must be >= 1, got {num_samples}")
+    num_samples = check_int("num_samples", num_samples, minimum=1)
+    check_generator("generator", generator)
     return torch.randn((num_samples, *mu.shape), generator=generator, dtype=mu.dtype, device=mu.device)
 
 
 def _evaluate(f, z):
-    if not callable(f):
-        raise TypeError("f must be callable as f(z) -> one value per sample")
+    check_callable("f", f, what="f(z) -> one value per sample")
     values = f(z)
     if not isinstance(values, torch.Tensor) or values.shape != (z.shape[0],):
         shape = tuple(values.shape) if isinstance(values, torch.Tensor) else type(values).__name__
@@ -104,8 +104,8 @@ def gaussian_score(z: torch.Tensor, mu: torch.Tensor, sigma: torch.Tensor) -> Gr
 
     ``z`` is (L, *mu.shape) (or broadcastable to it); both outputs have the shape of ``z``.
     """
-    _check_mu_sigma(mu, sigma)
-    _check_tensor("z", z)
+    sigma = _check_mu_sigma(mu, sigma)
+    check_tensor("z", z, finite=True)
     u = (z - mu) / sigma
     return GradientSamples(mu=u / sigma, sigma=(u.pow(2) - 1) / sigma)
 
@@ -113,19 +113,21 @@ def gaussian_score(z: torch.Tensor, mu: torch.Tensor, sigma: torch.Tensor) -> Gr
 def reparameterize(mu: torch.Tensor, sigma: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
     """z = g_phi(eps) = mu + sigma * eps: a sample of N(mu, sigma^2) that is a differentiable
     function of (mu, sigma); ``eps`` ~ N(0, I) carries all the randomness."""
-    _check_mu_sigma(mu, sigma)
-    _check_tensor("eps", eps)
+    sigma = _check_mu_sigma(mu, sigma)
+    check_tensor("eps", eps, finite=True)
     return mu + sigma * eps
 
 
 def score_function_gradients(
     f: Callable[[torch.Tensor], torch.Tensor],
     mu: torch.Tensor,
-    sigma: torch.Tensor,
+    sigma: torch.Tensor | None = None,
     num_samples: int | None = None,
     eps: torch.Tensor | None = None,
     baseline: float | str = 0.0,
     generator: torch.Generator | None = None,
+    *,
+    logvar: torch.Tensor | None = None,
 ) -> GradientSamples:
     """Score-function (REINFORCE) estimates of grad_{mu, sigma} E_{N(mu, sigma^2)}[f(z)].
 
@@ -136,9 +138,10 @@ def score_function_gradients(
 
     ``f`` maps z of shape (L, *mu.shape) to L values. Give ``num_samples`` (eps drawn with
     ``generator``) or ``eps`` itself (shape (L, *mu.shape)). Returns per-sample estimates of
-    shape (L, *mu.shape); their mean over dim 0 is the L-sample estimate.
+    shape (L, *mu.shape); their mean over dim 0 is the L-sample estimate. q's spread is
+    ``sigma`` or, by keyword, ``logvar``; the gradients are with respect to (mu, sigma) either way.
     """
-    _check_mu_sigma(mu, sigma)
+    sigma = _check_mu_sigma(mu, sigma, logvar)
     eps = _noise(mu, num_samples, eps, generator)
     with torch.no_grad():
         z = mu.detach() + sigma.detach() * eps
@@ -150,12 +153,8 @@ def score_function_gradients(
             if n < 2:
                 raise ValueError("baseline='leave-one-out' needs at least 2 samples")
             b = (values.sum() - values) / (n - 1)
-        elif isinstance(baseline, bool) or not isinstance(baseline, (int, float)):
-            raise TypeError(f"baseline must be a number or 'leave-one-out', got {type(baseline).__name__}")
-        elif not math.isfinite(baseline):
-            raise ValueError(f"baseline must be finite, got {baseline}")
         else:
-            b = torch.full_like(values, float(baseline))
+            b = torch.full_like(values, check_number("baseline", baseline, what="a number or 'leave-one-out'"))
         score = gaussian_score(z, mu.detach(), sigma.detach())
         weight = (values - b).reshape(-1, *([1] * mu.dim()))
         return GradientSamples(mu=weight * score.mu, sigma=weight * score.sigma)
@@ -164,19 +163,22 @@ def score_function_gradients(
 def pathwise_gradients(
     f: Callable[[torch.Tensor], torch.Tensor],
     mu: torch.Tensor,
-    sigma: torch.Tensor,
+    sigma: torch.Tensor | None = None,
     num_samples: int | None = None,
     eps: torch.Tensor | None = None,
     generator: torch.Generator | None = None,
+    *,
+    logvar: torch.Tensor | None = None,
 ) -> GradientSamples:
     """Reparameterization (pathwise) estimates of grad_{mu, sigma} E_{N(mu, sigma^2)}[f(z)].
 
     With z_l = mu + sigma * eps_l, sample l gives grad_mu f(z_l) = f'(z_l) and
     grad_sigma f(z_l) = f'(z_l) * eps_l (chain rule). ``f`` must be differentiable in torch and
     map z of shape (L, *mu.shape) to L values, value l depending on z_l only. Returns
-    per-sample estimates of shape (L, *mu.shape).
+    per-sample estimates of shape (L, *mu.shape). q's spread is ``sigma`` or, by keyword,
+    ``logvar``; the gradients are with respect to (mu, sigma) either way.
     """
-    _check_mu_sigma(mu, sigma)
+    sigma = _check_mu_sigma(mu, sigma, logvar)
     eps = _noise(mu, num_samples, eps, generator)
     with torch.enable_grad():
         z = (mu.detach() + sigma.detach() * eps).requires_grad_(True)
@@ -193,11 +195,13 @@ def pathwise_gradients(
 def sgvb_elbo(
     x: torch.Tensor,
     mu: torch.Tensor,
-    logvar: torch.Tensor,
-    log_likelihood: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    logvar: torch.Tensor | None = None,
+    log_likelihood: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
     num_samples: int = 1,
     kl: str = "analytic",
     generator: torch.Generator | None = None,
+    *,
+    sigma: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """The SGVB estimate of the ELBO of each data point, with L = ``num_samples`` samples.
 
@@ -210,23 +214,30 @@ def sgvb_elbo(
       1/L sum_l [log p(x^(i) | z^(i,l)) + log p(z^(i,l)) - log q(z^(i,l) | x^(i))].
 
     ``log_likelihood(x, z)`` returns log p_theta(x^(i) | z^(i)) per example (shape (M,)) for
-    z of shape (M, J). Gradients flow to mu, logvar and the decoder. Returns shape (M,).
+    z of shape (M, J). q's spread is ``logvar`` or, by keyword, ``sigma``. Gradients flow to
+    mu, logvar (or sigma) and the decoder. The KL's reference distribution is the prior
+    N(0, I). Returns shape (M,).
+
+    For a trained ``models.VAE`` use ``vae_course.evaluation.elbo(model, x)``, which calls the
+    encoder and decoder itself.
     """
-    _check_tensor("x", x)
-    _check_tensor("mu", mu)
-    _check_tensor("logvar", logvar)
-    if mu.dim() != 2 or mu.shape != logvar.shape:
-        raise ValueError(f"mu and logvar must both have shape (M, J), got {tuple(mu.shape)} and {tuple(logvar.shape)}")
+    check_tensor("x", x, finite=True)
+    check_tensor("mu", mu, shape=("M", "J"), finite=True)
+    if (logvar is None) == (sigma is None):
+        raise TypeError("give exactly one of logvar (the log-variances) and sigma= (the standard deviations, by "
+                        f"keyword); got {'both' if logvar is not None else 'neither'}")
+    if sigma is not None:
+        check_tensor("sigma", sigma, positive=True, finite=True)
+        check_same_shape(("mu", "sigma"), mu, sigma)
+        logvar = 2 * torch.log(sigma)
+    check_tensor("logvar", logvar, finite=True)
+    check_same_shape(("mu", "logvar"), mu, logvar)
     if x.shape[0] != mu.shape[0]:
         raise ValueError(f"x has {x.shape[0]} examples but mu has {mu.shape[0]}")
-    if not callable(log_likelihood):
-        raise TypeError("log_likelihood must be callable as log_likelihood(x, z) -> shape (M,)")
-    if isinstance(num_samples, bool) or not isinstance(num_samples, int):
-        raise TypeError(f"num_samples must be an int, got {type(num_samples).__name__}")
-    if num_samples < 1:
-        raise ValueError(f"num_samples (L) must be >= 1, got {num_samples}")
-    if kl not in ("analytic", "mc"):
-        raise ValueError(f"kl must be 'analytic' or 'mc', got {kl!r}")
+    check_callable("log_likelihood", log_likelihood, what="called as log_likelihood(x, z) -> shape (M,)")
+    num_samples = check_int("num_samples", num_samples, minimum=1, what="L")
+    check_choice("kl", kl, ("analytic", "mc"))
+    check_generator("generator", generator)
     std = torch.exp(0.5 * logvar)
     total = torch.zeros(mu.shape[0], dtype=mu.dtype, device=mu.device)
     for _ in range(num_samples):
@@ -243,7 +254,7 @@ def sgvb_elbo(
             total = total + log_prior - log_q
     estimate = total / num_samples
     if kl == "analytic":
-        estimate = estimate - losses.gaussian_kl(mu, logvar)
+        estimate = estimate - kl_diag_gaussian_to_standard_normal(mu, logvar)
     return estimate
 
 
@@ -253,11 +264,8 @@ def minibatch_elbo(elbo_per_example: torch.Tensor, dataset_size: int) -> torch.T
 
     ``elbo_per_example`` has shape (M,); ``dataset_size`` is N >= M.
     """
-    _check_tensor("elbo_per_example", elbo_per_example)
-    if elbo_per_example.dim() != 1 or elbo_per_example.shape[0] < 1:
-        raise ValueError(f"elbo_per_example must have shape (M,) with M >= 1, got {tuple(elbo_per_example.shape)}")
-    if isinstance(dataset_size, bool) or not isinstance(dataset_size, int):
-        raise TypeError(f"dataset_size must be an int, got {type(dataset_size).__name__}")
+    check_tensor("elbo_per_example", elbo_per_example, shape=("M",), nonempty=True, finite=True)
+    dataset_size = check_int("dataset_size", dataset_size, minimum=1, what="N")
     m = elbo_per_example.shape[0]
     if dataset_size < m:
         raise ValueError(f"dataset_size (N) must be >= the minibatch size M = {m}, got {dataset_size}")
