@@ -265,7 +265,7 @@ def test_bad_explicit_init():
     with pytest.raises(ValueError, match="keys"):
         GaussianMixtureEM(2, init={"weights": good["weights"], "means": good["means"]})
     not_pd = dict(good, covariances=np.array([np.eye(2), [[1.0, 2.0], [2.0, 1.0]]]))
-    with pytest.raises(ValueError, match=r"covariances\[1\] is not positive definite"):
+    with pytest.raises(ValueError, match=r"covariances\[1\] must be positive definite"):
         GaussianMixtureEM(2, init=not_pd)
     not_sym = dict(good, covariances=np.array([np.eye(2), [[1.0, 0.5], [0.0, 1.0]]]))
     with pytest.raises(ValueError, match="symmetric"):
@@ -306,13 +306,23 @@ def test_bad_arguments_to_the_step_functions(mixture):
         m_step(X, np.full((len(X) - 1, 3), 1 / 3))
     with pytest.raises(ValueError, match="sum to 1"):
         m_step(X, np.full((len(X), 3), 0.5))
-    with pytest.raises(ValueError, match="non-negative"):
+    with pytest.raises(ValueError, match="must hold probabilities >= 0"):
         m_step(X, np.tile([1.5, -0.5, 0.0], (len(X), 1)))
     with pytest.raises(ValueError, match="d=2 columns"):
         e_step(X, p["weights"], np.zeros((3, 3)), np.repeat(np.eye(3)[None], 3, 0))
-    with pytest.raises(ValueError, match="not positive definite"):
+    with pytest.raises(ValueError, match="must be positive definite"):
         e_step(X, p["weights"], p["means"], np.repeat(-np.eye(2)[None], 3, 0))
     with pytest.raises(ValueError, match="one row per component"):
         mixture_log_density(X, p["weights"], p["means"][:2], p["covariances"])
     with pytest.raises(CollapsedComponentError, match="no responsibility"):
         m_step(X, np.tile([1.0, 0.0, 0.0], (len(X), 1)))
+
+
+def test_log_gaussian_density_rejects_a_non_symmetric_covariance_like_e_step():
+    X = np.zeros((3, 2))
+    means = np.zeros((1, 2))
+    bad = np.array([[[1.0, 0.5], [0.0, 1.0]]])  # positive definite in its lower triangle, not symmetric
+    with pytest.raises(ValueError, match="covariances must be symmetric"):
+        log_gaussian_density(X, means, bad)
+    with pytest.raises(ValueError, match="covariances must be symmetric"):
+        e_step(X, np.ones(1), means, bad)

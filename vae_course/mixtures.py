@@ -14,9 +14,9 @@ very small variances give finite numbers instead of 0/0 = NaN.
 """
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
+
+from .validation import check_array, check_bool, check_covariance, check_int, check_number, check_probability_vector
 
 __all__ = [
     "CollapsedComponentError",
@@ -43,22 +43,10 @@ class CollapsedComponentError(ValueError):
 
 
 def _check_array(name, value, ndim, shape_doc):
-    """A finite float64 array with ``ndim`` dimensions, or a TypeError/ValueError naming ``name``."""
-    if isinstance(value, (str, bytes)) or value is None:
-        raise TypeError(f"{name} must be an array of numbers with shape {shape_doc}, got {type(value).__name__}")
-    try:
-        arr = np.asarray(value)
-    except Exception as err:  # ragged lists and the like
-        raise TypeError(f"{name} must be an array of numbers with shape {shape_doc}: {err}") from err
-    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
-        raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
-    if np.issubdtype(arr.dtype, np.complexfloating):
-        raise TypeError(f"{name} must hold real numbers, got complex dtype {arr.dtype}")
+    """A finite float64 array with ``ndim`` dimensions (``shape_doc`` names them in the message)."""
+    arr = check_array(name, value)
     if arr.ndim != ndim:
         raise ValueError(f"{name} must have shape {shape_doc} ({ndim} dimensions), got shape {arr.shape}")
-    arr = arr.astype(np.float64)
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} must be finite; it holds NaN or inf values")
     return arr
 
 
@@ -69,11 +57,18 @@ def _check_X(X, name="X"):
     return X
 
 
+def _check_covariances(covariances, K, d):
+    covariances = _check_array("covariances", covariances, 3, "(K, d, d)")
+    if covariances.shape != (K, d, d):
+        raise ValueError(f"covariances must have shape (K, d, d) = {(K, d, d)}, got {covariances.shape}")
+    check_covariance("covariances", covariances, rtol=1e-8, atol=1e-10)
+    return covariances
+
+
 def _check_parameters(weights, means, covariances, d=None):
     """Validate mixture parameters; return them as float arrays (K,), (K, d), (K, d, d)."""
     weights = _check_array("weights", weights, 1, "(K,)")
     means = _check_array("means", means, 2, "(K, d)")
-    covariances = _check_array("covariances", covariances, 3, "(K, d, d)")
     K = weights.shape[0]
     if K < 1:
         raise ValueError("weights must hold at least one component, got an empty array")
@@ -82,62 +77,33 @@ def _check_parameters(weights, means, covariances, d=None):
     dm = means.shape[1]
     if d is not None and dm != d:
         raise ValueError(f"means must have d={d} columns (the number of features of X), got shape {means.shape}")
-    if covariances.shape != (K, dm, dm):
-        raise ValueError(f"covariances must have shape (K, d, d) = {(K, dm, dm)}, got {covariances.shape}")
-    if np.any(weights < 0):
-        raise ValueError(f"weights must be non-negative, got {weights}")
-    if abs(weights.sum() - 1.0) > 1e-6:
-        raise ValueError(f"weights must sum to 1 (within 1e-6), they sum to {weights.sum():.8g}")
-    if not np.allclose(covariances, np.swapaxes(covariances, 1, 2), rtol=1e-8, atol=1e-10):
-        raise ValueError("covariances must be symmetric matrices (each Sigma_k equal to its transpose)")
-    _cholesky(covariances, "covariances")
-    return weights, means, covariances
+    weights = check_probability_vector("weights", weights)
+    return weights, means, _check_covariances(covariances, K, dm)
 
 
 def _cholesky(covariances, name, error=ValueError):
-    """Lower Cholesky factors of (K, d, d) matrices; a clear error naming the first bad component."""
+    """Lower Cholesky factors of (K, d, d) matrices; ``error`` (naming the first bad component) if one is not PD."""
     try:
-        return np.linalg.cholesky(covariances)
-    except np.linalg.LinAlgError:
-        for k, cov in enumerate(covariances):
-            try:
-                np.linalg.cholesky(cov)
-            except np.linalg.LinAlgError:
-                eig = np.linalg.eigvalsh((cov + cov.T) / 2)
-                raise error(
-                    f"{name}[{k}] is not positive definite (smallest eigenvalue {eig.min():.3g}); "
-                    "every covariance must be symmetric with strictly positive eigenvalues"
-                ) from None
-        raise  # pragma: no cover  (the batched call failed, so one component must fail)
+        return check_covariance(name, covariances, rtol=1e-6, atol=1e-8)
+    except ValueError as err:
+        if error is ValueError:
+            raise
+        raise error(str(err)) from None
 
 
 def _check_responsibilities(resp, N):
     resp = _check_array("responsibilities", resp, 2, "(N, K)")
     if resp.shape[0] != N:
         raise ValueError(f"responsibilities must have one row per point of X (N={N}), got shape {resp.shape}")
-    if resp.shape[1] < 1:
-        raise ValueError("responsibilities must have at least one column (component)")
-    if np.any(resp < 0):
-        raise ValueError("responsibilities must be non-negative")
-    if not np.allclose(resp.sum(axis=1), 1.0, atol=1e-6):
-        raise ValueError("each row of responsibilities must sum to 1 (within 1e-6)")
-    return resp
+    return check_probability_vector("responsibilities", resp, what="each row a distribution over the K components")
 
 
 def _check_nonneg_number(name, value):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number >= 0, got {type(value).__name__}")
-    if not (np.isfinite(value) and value >= 0):
-        raise ValueError(f"{name} must be a finite number >= 0, got {value}")
-    return float(value)
+    return check_number(name, value, minimum=0)
 
 
 def _check_int(name, value, minimum):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return int(value)
+    return check_int(name, value, minimum=minimum)
 
 
 # ----------------------------------------------------------------------------- the two steps
@@ -180,12 +146,10 @@ def log_gaussian_density(X, means, covariances):
     """
     X = _check_X(X)
     means = _check_array("means", means, 2, "(K, d)")
-    covariances = _check_array("covariances", covariances, 3, "(K, d, d)")
     K, d = means.shape
     if d != X.shape[1]:
         raise ValueError(f"means must have d={X.shape[1]} columns (the features of X), got shape {means.shape}")
-    if covariances.shape != (K, d, d):
-        raise ValueError(f"covariances must have shape {(K, d, d)}, got {covariances.shape}")
+    covariances = _check_covariances(covariances, K, d)  # symmetric and positive definite, as in e_step
     return _log_gaussian(X, means, _cholesky(covariances, "covariances"))
 
 
@@ -355,9 +319,7 @@ class GaussianMixtureEM:
             raise TypeError(f"init must be 'kmeans', 'random' or a dict of parameters, got {type(init).__name__}")
         self.init = init
         self.seed = _check_int("seed", seed, 0)
-        if not isinstance(keep_snapshots, (bool, np.bool_)):
-            raise TypeError(f"keep_snapshots must be True or False, got {type(keep_snapshots).__name__}")
-        self.keep_snapshots = bool(keep_snapshots)
+        self.keep_snapshots = check_bool("keep_snapshots", keep_snapshots)
 
     def __repr__(self):
         init = "dict(...)" if isinstance(self.init, dict) else repr(self.init)
