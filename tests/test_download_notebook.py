@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import gzip
 import importlib.resources
-import os
 from pathlib import Path
 
 import nbformat
