@@ -127,7 +127,7 @@ class Server:
                 body, mode = outer.files.get(self.path), outer.modes.get(self.path, "ok")
                 if body is None:
                     self.send_error(404)
-                elif mode == "500":
+                elif mode == "500" or (mode == "500-once" and outer.requests[self.path] == 1):
                     self.send_error(500)
                 else:
                     if mode == "wrong":
@@ -496,3 +496,21 @@ def test_cache_folder_that_cannot_be_made(env, tmp_path):
     with pytest.raises(PermissionError, match="cannot write into the cache folder") as info:
         fetch("mnist", root=blocker)
     assert str(blocker / "mnist") in str(info.value) and "VAE_COURSE_DATA" in str(info.value)
+
+
+def test_a_failed_attempt_is_retried(env, server):
+    server.modes["/mnist/train-images-idx3-ubyte.gz"] = "500-once"
+    assert len(load_full("mnist").test) == N_TEST
+    assert server.requests["/mnist/train-images-idx3-ubyte.gz"] == 2
+    assert leftovers(env / "mnist") == []
+
+
+def test_official_servers_are_tried_in_order(env, server, monkeypatch):
+    """Without a mirror the files come from the data set's servers, the next one when one fails."""
+    monkeypatch.delenv(download.MIRROR_ENV)
+    spec = download._SPECS["mnist"]
+    servers = (server.url + "/gone/", server.url + "/mnist/")  # stand-ins for the two official servers
+    monkeypatch.setitem(download._SPECS, "mnist", download._Spec(spec.title, servers, spec.files,
+                                                                 spec.val_fraction, spec.image_shape))
+    assert len(load_full("mnist").train) == N_TRAIN - 10
+    assert all(server.requests[f"/gone/{f}"] == 1 and server.requests[f"/mnist/{f}"] == 1 for f in IDX_FILES)
