@@ -1,34 +1,36 @@
 #!/usr/bin/env python
-"""Autograde collected submissions with nbgrader (``make grade SUBMISSIONS=path``).
+"""Autograde collected submissions, each notebook in a sandbox, on Dask (``make grade SUBMISSIONS=path``).
 
-    python scripts/grade.py SUBMISSIONS [--timeout 120] [--jobs 2] [--full] [--no-feedback]
+    python scripts/grade.py SUBMISSIONS [--scheduler tcp://host:8786] [--workers N] [--timeout 120]
+                            [--full] [--no-feedback] [--show-hidden] [--no-sandbox] [--restart]
 
 SUBMISSIONS holds one folder per student, named by the student's id, with the student's
 notebooks in it (``alice/00_start_here.ipynb``...; sub-folders are searched, so a returned
 copy of the hand-out folder works too; a ``alice.zip`` is unpacked as ``alice/``).
 
-What happens:
-1. an nbgrader course folder is built in build/grading/ from notebooks/ (generate_assignment:
-   this records the test cells, their checksums and the hidden tests in a gradebook);
-2. each student's notebooks are checked (a file that is not a readable notebook counts as not
-   submitted), their nbgrader cells are put back in the released shape (metadata, missing
-   test cells, copies: see normalize_nbgrader_cells) and they are copied to
-   build/grading/submitted/<student>/vae-course/;
-3. nbgrader autograde runs each student's notebooks in a fresh kernel, with the locked test
-   cells restored from the gradebook (edited or deleted tests come back, hidden tests
-   included), VAE_COURSE_FAST=1 (unless --full) and a time limit per cell (--timeout);
-   students are graded in parallel (--jobs), each in its own process and gradebook copy, and a
-   notebook that nbgrader cannot grade is retried alone so that it costs only its own points;
-4. nbgrader generate_feedback writes one HTML page per notebook and student.
+What happens (the README's "Teaching with this course" explains the design):
+1. the test cells of notebooks/ are split (grading/checks.py): a sandboxed copy that only sends the
+   values under test out, and a reference copy that computes the expected values;
+2. the trusted run: the instructor's notebooks run once, in the sandbox, with the reference copies;
+   a model answer that fails its own test stops grading here;
+3. one Dask task per student: the coordinator reads the student's notebooks (outputs dropped) and
+   sends their text; the worker runs them in ONE bubblewrap sandbox (no network, no files but the
+   cells, read-only Python and package copy, limits on memory, processes, CPU, files), judges every
+   check against the expected values in its own process, and returns the student's rows and feedback.
+   Without --scheduler a LocalCluster of --workers processes (default: one per CPU) runs the tasks;
+   a worker that dies has its students graded again elsewhere, each counted once;
+4. the coordinator appends each student's rows to grades.csv and totals.csv as soon as they come
+   back: a killed run keeps what it finished, and running the same command again resumes
+   (--restart starts over).
 
 Outputs (--output, default build/grades/):
     grades.csv    student, notebook, grade_id, points, max_points, status: one row per exercise
                   and student, then one row per student with notebook ALL, grade_id TOTAL
-    totals.csv    student, points, max_points, notebooks_graded, notebooks_expected, problems
-    feedback/<student>/<notebook>.html
-Logs of every nbgrader run: build/grading/logs/<student>.log.
-Status of a notebook: graded, missing (not submitted), unreadable (not a notebook),
-failed (nbgrader could not grade it: see the log); anything but graded scores 0.
+    totals.csv    student, points, max_points, notebooks_graded, notebooks_expected, sandbox, problems
+    feedback/<student>/<notebook>.html   the student's cells, and per test its visible messages and
+                  points (hidden tests: only how many checks passed, unless --show-hidden)
+Status of a notebook: graded (ran to the end), incomplete (stopped early: the tests that ran count),
+missing (not submitted), unreadable (not a notebook), failed (the grader could not run it).
 """
 from __future__ import annotations
 
@@ -40,27 +42,25 @@ import os
 import re
 import shutil
 import sys
-import threading
 import time
 import zipfile
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from grading import course  # noqa: E402
+from grading import course, pipeline, sandbox  # noqa: E402
 
 STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]*$")
 MARKER = ".vae-course-grading"
+STATE = ".grading-state.json"
 CSV_COLUMNS = ["student", "notebook", "grade_id", "points", "max_points", "status"]
-_print_lock = threading.Lock()
+TOTAL_COLUMNS = ["student", "points", "max_points", "notebooks_graded", "notebooks_expected", "sandbox", "problems"]
 
 
 def say(*args) -> None:
-    with _print_lock:
-        print(*args, flush=True)
+    print(*args, flush=True)
 
 
 @dataclass
@@ -70,9 +70,8 @@ class Student:
     id: str
     folder: Path
     files: dict = field(default_factory=dict)      # notebook name (NN_x.ipynb) -> Path
-    status: dict = field(default_factory=dict)     # notebook name -> "missing" / "unreadable" / "graded" / "failed"
+    status: dict = field(default_factory=dict)     # notebook name -> "missing" / "unreadable"
     problems: list = field(default_factory=list)
-    seconds: float = 0.0
 
 
 # ----------------------------------------------------------------------------- submissions
@@ -143,217 +142,6 @@ def locate_notebooks(student: Student, expected: list[str], max_bytes: int) -> N
         student.problems.append(f"ignored files that are not course notebooks: {', '.join(extra)}")
 
 
-def _grade_id(cell):
-    meta = cell.get("metadata", {}).get("nbgrader")
-    return meta.get("grade_id") if isinstance(meta, dict) else None
-
-
-def normalize_nbgrader_cells(nb, released) -> list[str]:
-    """Put the nbgrader metadata of a submission back in the shape nbgrader expects; return what was changed.
-
-    nbgrader 0.9 restores edited test cells itself, but it crashes on some things students do
-    to a notebook, and the whole notebook would then score 0. Before nbgrader sees it:
-    - the nbgrader metadata of every known cell is the released one (points, locked, grade...);
-    - a copy of a cell (same grade_id twice: the last copy is kept) or a cell with an unknown or
-      missing grade_id loses its nbgrader metadata and becomes an ordinary cell;
-    - a test cell that is missing is put back (the released cell; nbgrader then restores its
-      hidden tests) after the nearest cell of the release that is still there, else at the end.
-    Solution cells that are missing are not put back: the answer may live in another cell.
-    """
-    import copy as _copy
-
-    ref_cells = [c for c in released.cells if _grade_id(c)]
-    ref = {_grade_id(c): c for c in ref_cells}
-    notes, seen = [], set()
-    for cell in reversed(nb.cells):
-        if "nbgrader" not in cell.get("metadata", {}):
-            continue
-        gid = _grade_id(cell)
-        if gid not in ref or gid in seen:
-            del cell.metadata["nbgrader"]
-            notes.append(f"cell with grade_id {gid!r} " + ("copied: only the last copy counts" if gid in seen else "unknown: made ordinary"))
-            continue
-        seen.add(gid)
-        if dict(cell.metadata["nbgrader"]) != dict(ref[gid].metadata["nbgrader"]):
-            if any(cell.metadata["nbgrader"].get(k) != ref[gid].metadata["nbgrader"].get(k)
-                   for k in ("grade", "solution", "locked", "points", "task")):
-                notes.append(f"{gid}: nbgrader metadata edited, restored")
-            cell.metadata["nbgrader"] = _copy.deepcopy(ref[gid].metadata["nbgrader"])
-    notes.reverse()  # notebook order
-    for k, ref_cell in enumerate(ref_cells):
-        gid = _grade_id(ref_cell)
-        if gid in seen or not ref_cell.metadata["nbgrader"].get("grade"):
-            continue
-        position = len(nb.cells)
-        for previous in reversed(ref_cells[:k]):
-            idx = next((i for i, c in enumerate(nb.cells) if _grade_id(c) == _grade_id(previous)), None)
-            if idx is not None:
-                position = idx + 1
-                break
-        nb.cells.insert(position, _copy.deepcopy(ref_cell))
-        seen.add(gid)
-        notes.append(f"{gid}: test cell missing, put back")
-    return notes
-
-
-def copy_submission(student: Student, dest: Path, released_dir: Path) -> None:
-    """Read each notebook with nbformat, normalize its nbgrader cells and write it to ``dest``.
-
-    A file that cannot be read as a notebook is 'unreadable' (and not graded).
-    """
-    import nbformat
-
-    dest.mkdir(parents=True, exist_ok=True)
-    for name, path in list(student.files.items()):
-        try:
-            nb = nbformat.read(path, as_version=4)
-            if not isinstance(nb.get("cells"), list):
-                raise ValueError("no list of cells")
-            for cell in nb.cells:
-                if cell.get("cell_type") == "code":
-                    cell.setdefault("outputs", [])
-                    cell.setdefault("execution_count", None)
-                meta = cell.setdefault("metadata", {})
-                if "nbgrader" in meta and not isinstance(meta["nbgrader"], dict):
-                    del meta["nbgrader"]
-            notes = normalize_nbgrader_cells(nb, nbformat.read(released_dir / name, as_version=4))
-            nbformat.write(nb, dest / name)
-        except Exception as err:  # any reason: the file is not a notebook we can grade
-            student.status[name] = "unreadable"
-            student.problems.append(f"{name}: not a readable notebook ({type(err).__name__}: {str(err)[:200]})")
-            del student.files[name]
-            (dest / name).unlink(missing_ok=True)
-            continue
-        if notes:
-            student.problems.append(f"{name}: " + "; ".join(notes))
-    timestamp = student.folder / "timestamp.txt"
-    if timestamp.is_file():
-        shutil.copyfile(timestamp, dest / "timestamp.txt")
-
-
-# ----------------------------------------------------------------------------- grading
-
-
-@dataclass
-class Context:
-    root: Path
-    env: dict
-    timeout: int
-    notebook_timeout: float
-    feedback: bool
-    output: Path
-
-
-def grade_student(student: Student, ctx: Context) -> Student:
-    """Autograde one student's notebooks and write their feedback; fills ``student.status``."""
-    start = time.monotonic()
-    db = ctx.root / "gradebooks" / f"{student.id}.db"
-    shutil.copyfile(ctx.root / "gradebook.db", db)
-    log = ctx.root / "logs" / f"{student.id}.log"
-    autograded = ctx.root / "autograded" / student.id / course.ASSIGNMENT
-    common = [f"--student={student.id}", "--force", f"--Execute.timeout={ctx.timeout}"]
-    names = sorted(student.files)
-
-    def graded() -> set:
-        return {n for n in names if (autograded / n).is_file()}
-
-    if names:
-        status, _ = course.run_nbgrader(["autograde", course.ASSIGNMENT, *common], ctx.root, ctx.env, log=log,
-                                        timeout=ctx.notebook_timeout * len(names), db=db)
-        left = [n for n in names if n not in graded()]
-        if left:
-            student.problems.append(f"nbgrader stopped on the whole submission (exit status {status}); "
-                                    f"grading {len(left)} notebook(s) one by one")
-        why = {}
-        for name in left:
-            _, out = course.run_nbgrader(["autograde", course.ASSIGNMENT, *common, f"--notebook={Path(name).stem}"],
-                                         ctx.root, ctx.env, log=log, timeout=ctx.notebook_timeout, db=db)
-            why[name] = failure_reason(out)
-        done = graded()
-        for name in names:
-            student.status[name] = "graded" if name in done else "failed"
-            if name not in done:
-                student.problems.append(f"{name}: nbgrader could not grade it{why.get(name, '')} (see {log})")
-        if done and ctx.feedback:
-            status, _ = course.run_nbgrader(["generate_feedback", course.ASSIGNMENT, f"--student={student.id}", "--force"],
-                                            ctx.root, ctx.env, log=log, timeout=ctx.notebook_timeout, db=db)
-            pages = sorted((ctx.root / "feedback" / student.id / course.ASSIGNMENT).glob("*.html"))
-            if status != 0 or len(pages) < len(done):
-                student.problems.append(f"feedback: {len(pages)} of {len(done)} pages written (see {log})")
-            target = ctx.output / "feedback" / student.id
-            target.mkdir(parents=True, exist_ok=True)
-            for page in pages:
-                shutil.copyfile(page, target / page.name)
-    student.seconds = time.monotonic() - start
-    return student
-
-
-def failure_reason(output: str) -> str:
-    """A short reason for a failed autograde run, from what nbgrader printed ('' if unknown)."""
-    if "Kernel died" in output or "DeadKernelError" in output:
-        return ": the kernel died (the code crashed Python or ran out of memory)"
-    if "[grading] nbgrader autograde stopped after" in output:
-        return ": it ran past --notebook-timeout"
-    if "ValidationError" in output or "SchemaTooNewError" in output or "SchemaTooOldError" in output:
-        return ": its nbgrader cell metadata is broken"
-    return ""
-
-
-def read_scores(student: Student, root: Path) -> dict:
-    """{(notebook stem, grade_id): points} from the student's gradebook (graded notebooks only)."""
-    from nbgrader.api import Gradebook, MissingEntry
-
-    db = root / "gradebooks" / f"{student.id}.db"
-    scores = {}
-    if not db.exists():
-        return scores
-    with Gradebook(f"sqlite:///{db}") as gb:
-        try:
-            submission = gb.find_submission(course.ASSIGNMENT, student.id)
-        except MissingEntry:
-            return scores
-        for nb in submission.notebooks:
-            if student.status.get(nb.name + ".ipynb") != "graded":
-                continue
-            for grade in nb.grades:
-                scores[(nb.name, grade.name)] = float(grade.score or 0.0)
-    return scores
-
-
-def write_reports(students: list[Student], exercises: dict, root: Path, output: Path) -> list[dict]:
-    """Write grades.csv and totals.csv; return the totals."""
-    rows, totals = [], []
-    for student in students:
-        scores = read_scores(student, root)
-        points = max_points = 0.0
-        for name, exs in exercises.items():
-            stem = Path(name).stem
-            status = student.status.get(name, "missing")
-            for ex in exs:
-                got = scores.get((stem, ex.grade_id), 0.0) if status == "graded" else 0.0
-                rows.append([student.id, stem, ex.grade_id, f"{got:g}", f"{ex.points:g}", status])
-                points += got
-                max_points += ex.points
-        n_graded = sum(1 for s in student.status.values() if s == "graded")
-        rows.append([student.id, "ALL", "TOTAL", f"{points:g}", f"{max_points:g}", f"graded {n_graded}/{len(exercises)}"])
-        totals.append({
-            "student": student.id, "points": points, "max_points": max_points,
-            "notebooks_graded": n_graded, "notebooks_expected": len(exercises),
-            "problems": "; ".join(student.problems),
-        })
-    output.mkdir(parents=True, exist_ok=True)
-    with (output / "grades.csv").open("w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
-        writer.writerow(CSV_COLUMNS)
-        writer.writerows(rows)
-    with (output / "totals.csv").open("w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=list(totals[0]) if totals else ["student"])
-        writer.writeheader()
-        for t in totals:
-            writer.writerow({**t, "points": f"{t['points']:g}", "max_points": f"{t['max_points']:g}"})
-    return totals
-
-
 def check_release_manifest(manifest: Path, notebooks: list[Path]) -> None:
     """Warn when the notebooks changed since the student version was released."""
     if not manifest.is_file():
@@ -368,11 +156,143 @@ def check_release_manifest(manifest: Path, notebooks: list[Path]) -> None:
 
 
 def prepare_workdir(workdir: Path) -> None:
-    if workdir.exists():
-        if any(workdir.iterdir()) and not (workdir / MARKER).exists():
-            raise SystemExit(f"{workdir} exists and was not made by grade.py; choose another --workdir")
-        shutil.rmtree(workdir)
-    workdir.mkdir(parents=True)
+    """Create ``workdir`` (scratch folders, the package copy); refuse a folder grade.py did not make."""
+    if workdir.exists() and any(workdir.iterdir()) and not (workdir / MARKER).exists():
+        raise SystemExit(f"{workdir} exists and was not made by grade.py; choose another --workdir")
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / MARKER).write_text("made by scripts/grade.py: scratch folders and the package copy of grading\n")
+
+
+# ----------------------------------------------------------------------------- the reports
+
+
+class Reports:
+    """grades.csv, totals.csv and feedback/, written one student at a time (flushed to disk) and resumable."""
+
+    def __init__(self, output: Path, fingerprint: str, restart: bool):
+        self.output = output
+        output.mkdir(parents=True, exist_ok=True)
+        state = output / STATE
+        grades, totals = output / "grades.csv", output / "totals.csv"
+        same = state.is_file() and json.loads(state.read_text(encoding="utf-8")).get("fingerprint") == fingerprint
+        self.done: set = set()
+        if same and not restart and totals.is_file() and grades.is_file():
+            with totals.open(encoding="utf-8", newline="") as f:
+                self.done = {r["student"] for r in csv.DictReader(f)}
+            with grades.open(encoding="utf-8", newline="") as f:
+                rows = [r for r in csv.reader(f)][1:]
+            kept = [r for r in rows if r and r[0] in self.done]      # rows of a student cut off mid-write go
+            with grades.open("w", encoding="utf-8", newline="") as f:
+                csv.writer(f).writerows([CSV_COLUMNS, *kept])
+        else:
+            for stale in (grades, totals):
+                stale.unlink(missing_ok=True)
+            shutil.rmtree(output / "feedback", ignore_errors=True)
+            with grades.open("w", encoding="utf-8", newline="") as f:
+                csv.writer(f).writerow(CSV_COLUMNS)
+            with totals.open("w", encoding="utf-8", newline="") as f:
+                csv.writer(f).writerow(TOTAL_COLUMNS)
+        state.write_text(json.dumps({"fingerprint": fingerprint}) + "\n", encoding="utf-8")
+
+    def write(self, result: pipeline.StudentResult, n_expected: int, extra_problems: list) -> dict:
+        if result.student in self.done:
+            return {}
+        points = sum(r[2] for r in result.rows)
+        max_points = sum(r[3] for r in result.rows)
+        for row in result.rows:
+            if not 0 <= row[2] <= row[3]:
+                raise AssertionError(f"{result.student} {row[0]} {row[1]}: {row[2]} points of {row[3]}")
+        graded = sum(1 for s in result.status.values() if s == "graded")
+        target = self.output / "feedback" / result.student
+        if result.feedback:
+            target.mkdir(parents=True, exist_ok=True)
+            for name, page in result.feedback.items():
+                (target / f"{name}.html").write_text(page, encoding="utf-8")
+        with (self.output / "grades.csv").open("a", encoding="utf-8", newline="") as f:
+            writer = csv.writer(f)
+            for nb, gid, p, m, status in result.rows:
+                writer.writerow([result.student, nb, gid, f"{p:g}", f"{m:g}", status])
+            writer.writerow([result.student, "ALL", "TOTAL", f"{points:g}", f"{max_points:g}",
+                             f"graded {graded}/{n_expected}"])
+            f.flush()
+            os.fsync(f.fileno())
+        total = {"student": result.student, "points": f"{points:g}", "max_points": f"{max_points:g}",
+                 "notebooks_graded": graded, "notebooks_expected": n_expected,
+                 "sandbox": "bwrap" if result.sandboxed else "NONE (--no-sandbox)",
+                 "problems": "; ".join(extra_problems + result.problems)}
+        with (self.output / "totals.csv").open("a", encoding="utf-8", newline="") as f:
+            csv.DictWriter(f, fieldnames=TOTAL_COLUMNS).writerow(total)
+            f.flush()
+            os.fsync(f.fileno())
+        self.done.add(result.student)
+        return total
+
+
+def failed_result(student: str, courseobj: pipeline.Course, why: str, sandboxed: bool) -> pipeline.StudentResult:
+    rows = [[name, gid, 0.0, t.points, "failed"] for name, nb in courseobj.notebooks.items() for gid, t in nb.tests.items()]
+    return pipeline.StudentResult(student, rows, {n: "failed" for n in courseobj.notebooks}, [why], {}, 0.0, sandboxed)
+
+
+# ----------------------------------------------------------------------------- the cluster
+
+
+def make_client(scheduler: str | None, workers: int):
+    """A Dask client: to the scheduler given, else to a LocalCluster of ``workers`` single-threaded processes."""
+    from dask.distributed import Client, LocalCluster
+
+    if scheduler:
+        return Client(scheduler, timeout="30s"), None
+    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                           memory_limit=0, host="127.0.0.1", silence_logs=40)
+    return Client(cluster), cluster
+
+
+def grade_all(client, students: list, texts: dict, courseobj: pipeline.Course, options: pipeline.Options,
+              reports: Reports, extra: dict) -> list:
+    """Submit one task per student; write each student's rows as their task comes back."""
+    from dask.distributed import as_completed
+
+    course_future = client.scatter(courseobj, broadcast=True)
+    futures = {}
+    for sid in students:
+        fut = client.submit(pipeline.grade_student, sid, texts[sid], course_future, options,
+                            key=f"grade-{sid}-{courseobj.package_hash}-{time.time_ns()}", retries=2, pure=False)
+        futures[fut] = sid
+    totals = []
+    for fut in as_completed(futures):
+        sid = futures[fut]
+        try:
+            result = fut.result()
+        except Exception as err:  # noqa: BLE001  (a student the cluster could not grade still gets rows)
+            result = failed_result(sid, courseobj, f"grading failed: {type(err).__name__}: {str(err)[:300]}",
+                                   options.sandbox)
+        total = reports.write(result, len(courseobj.notebooks), extra.get(sid, []))
+        if total:
+            totals.append(total)
+            say(f"  {sid}: {total['points']}/{total['max_points']} points, {total['notebooks_graded']}/"
+                f"{total['notebooks_expected']} notebooks graded in {result.seconds:.0f} s")
+    return totals
+
+
+def run_reference(client, courseobj: pipeline.Course, options: pipeline.Options) -> dict:
+    """The trusted run, one task per notebook, so that the workers share it."""
+    futures = [client.submit(pipeline.reference_run, courseobj, options, [name], pure=False,
+                             key=f"reference-{name}-{time.time_ns()}") for name in courseobj.notebooks]
+    reference = {}
+    for fut in futures:
+        reference.update(fut.result())
+    return reference
+
+
+def fingerprint(courseobj: pipeline.Course, options: pipeline.Options) -> str:
+    digest = hashlib.sha256(courseobj.package_hash.encode())
+    for name, nb in courseobj.notebooks.items():
+        digest.update(name.encode())
+        for cell in nb.cells:
+            digest.update(cell["source"].encode())
+    digest.update(repr((options.fast, options.sandbox, options.cell_timeout, options.notebook_timeout,
+                        options.limits, options.show_hidden)).encode())
+    return digest.hexdigest()
 
 
 def main(argv=None) -> int:
@@ -381,82 +301,108 @@ def main(argv=None) -> int:
     parser.add_argument("submissions", type=Path, help="folder with one sub-folder (or .zip) per student")
     parser.add_argument("--output", type=Path, default=ROOT / "build" / "grades", help="default: build/grades/")
     parser.add_argument("--workdir", type=Path, default=ROOT / "build" / "grading",
-                        help="nbgrader course folder, rebuilt at every run (default: build/grading/)")
-    parser.add_argument("--timeout", type=int, default=120, help="seconds one cell may run (default: 120)")
+                        help="scratch folders and the package copy (default: build/grading/)")
+    parser.add_argument("--scheduler", default=os.environ.get("SCHEDULER") or None,
+                        help="address of a Dask scheduler (tcp://host:8786); default: a LocalCluster here")
+    parser.add_argument("--workers", "--jobs", dest="workers", type=int, default=None,
+                        help="LocalCluster worker processes, one student each at a time (default: CPU count)")
+    parser.add_argument("--timeout", type=float, default=120, help="seconds one cell may run (default: 120)")
     parser.add_argument("--notebook-timeout", type=float, default=1800,
-                        help="seconds one notebook may take in all, a last resort (default: 1800)")
-    parser.add_argument("--jobs", type=int, default=min(4, os.cpu_count() or 1),
-                        help="students graded at the same time (default: CPU count, at most 4)")
+                        help="seconds one notebook may take in all (default: 1800)")
+    parser.add_argument("--memory-mb", type=int, default=4096, help="memory limit of a sandbox (default: 4096)")
     parser.add_argument("--full", action="store_true",
                         help="run the notebooks in the default mode instead of VAE_COURSE_FAST=1")
+    parser.add_argument("--notebooks", type=Path, default=course.NOTEBOOKS_DIR,
+                        help="the instructor's notebooks NN_*.ipynb (default: notebooks/)")
+    parser.add_argument("--only", nargs="+", metavar="PREFIX", help="grade only notebooks starting with these")
     parser.add_argument("--no-feedback", action="store_true", help="skip the feedback HTML pages")
+    parser.add_argument("--show-hidden", action="store_true", help="feedback shows the hidden tests' messages too")
+    parser.add_argument("--no-sandbox", action="store_true",
+                        help="run student code WITHOUT bubblewrap (no isolation: trusted submissions only)")
+    parser.add_argument("--restart", action="store_true", help="start over instead of resuming an interrupted run")
     parser.add_argument("--max-notebook-mb", type=float, default=50, help="larger files are not graded (default: 50)")
     parser.add_argument("--release-manifest", type=Path, default=ROOT / "release" / "release.json",
                         help="release.json written by release.py, to warn about notebooks changed since")
     args = parser.parse_args(argv)
-    if args.timeout < 1 or args.jobs < 1 or args.notebook_timeout <= 0:
-        parser.error("--timeout, --jobs and --notebook-timeout must be positive")
+    if args.timeout <= 0 or args.notebook_timeout <= 0 or args.memory_mb < 256:
+        parser.error("--timeout and --notebook-timeout must be > 0 and --memory-mb at least 256")
+    if args.workers is not None and args.workers < 1:
+        parser.error("--workers must be >= 1")
 
     start = time.perf_counter()
     submissions = args.submissions.resolve()
     if not submissions.is_dir():
         parser.error(f"SUBMISSIONS={args.submissions} is not a folder")
-    notebooks = course.find_notebooks()
+    if args.no_sandbox:
+        say("WARNING: --no-sandbox: student code runs as you, with your files and network (totals.csv says so)")
+    else:
+        problem = sandbox.bwrap_problem()
+        if problem:
+            raise SystemExit(f"cannot grade in a sandbox: {problem}.\nTo fix: {sandbox.INSTALL_HINT}.")
+    notebooks = course.find_notebooks(args.notebooks)
+    if args.only:
+        notebooks = [p for p in notebooks if any(p.name.startswith(x) for x in args.only)]
     if not notebooks:
-        raise SystemExit(f"no notebooks in {course.NOTEBOOKS_DIR}")
+        raise SystemExit(f"no notebooks in {args.notebooks}" + (f" starting with {args.only}" if args.only else ""))
     check_release_manifest(args.release_manifest, notebooks)
-    exercises = {nb.name: course.exercises_of(nb) for nb in notebooks}
+    try:
+        courseobj = pipeline.Course.from_notebooks(notebooks)
+    except ValueError as err:
+        raise SystemExit(f"a test cell does not follow the convention of the README: {err}")
 
     workdir, output = args.workdir.resolve(), args.output.resolve()
     prepare_workdir(workdir)
-    (workdir / MARKER).write_text("made by scripts/grade.py; removed and rebuilt at every run\n")
     students, skipped = find_students(submissions, workdir / "unzipped")
     for line in skipped:
         say(f"skipped {line}")
     if not students:
         raise SystemExit(f"no student folders in {submissions}")
-
-    root = workdir / "course"
-    course.make_course_dir(root, notebooks)
-    for sub in ("gradebooks", "logs"):
-        (root / sub).mkdir()
-    threads = max(1, (os.cpu_count() or 1) // args.jobs)
-    env = course.nbgrader_env(root / "jupyter", fast=not args.full, figures=workdir / "figures", threads=threads)
-    status, out = course.run_nbgrader(["generate_assignment", course.ASSIGNMENT, "--force"], root, env,
-                                      log=root / "logs" / "generate_assignment.log")
-    if status != 0:
-        sys.stderr.write(out)
-        raise SystemExit("nbgrader generate_assignment failed on notebooks/: fix the notebooks first")
-
-    for student in students:
-        locate_notebooks(student, [nb.name for nb in notebooks], int(args.max_notebook_mb * 2**20))
-        copy_submission(student, root / "submitted" / student.id / course.ASSIGNMENT,
-                        root / "release" / course.ASSIGNMENT)
-
-    if output.exists():
-        for stale in ("grades.csv", "totals.csv"):
-            (output / stale).unlink(missing_ok=True)
+    options = pipeline.Options(cell_timeout=args.timeout, notebook_timeout=args.notebook_timeout, fast=not args.full,
+                               sandbox=not args.no_sandbox, limits=sandbox.Limits(memory_mb=args.memory_mb),
+                               show_hidden=args.show_hidden, workdir=str(workdir))
+    reports = Reports(output, fingerprint(courseobj, options), args.restart)
+    texts, extra = {}, {}
+    max_bytes = int(args.max_notebook_mb * 2**20)
+    for s in students:
+        locate_notebooks(s, [nb.name for nb in notebooks], max_bytes)
+        texts[s.id] = {Path(name).stem: pipeline.encode_submission(path, max_bytes) for name, path in s.files.items()}
+        for name, status in s.status.items():
+            texts[s.id][Path(name).stem] = status
+        extra[s.id] = s.problems
+    todo = [s.id for s in students if s.id not in reports.done]
+    if len(todo) < len(students):
+        say(f"resuming: {len(students) - len(todo)} student(s) already graded in {output} (--restart to redo them)")
+    workers = args.workers or os.cpu_count() or 1
+    client, cluster = make_client(args.scheduler, workers)
+    try:
+        n_workers = len(client.scheduler_info().get("workers", {}))
+        say(f"grading {len(todo)} student(s), {len(notebooks)} notebook(s) each, on {n_workers} Dask worker(s) "
+            f"({args.scheduler or 'LocalCluster'}), {'default mode' if args.full else 'VAE_COURSE_FAST=1'}, "
+            f"{args.timeout:g} s per cell, {'NO SANDBOX' if args.no_sandbox else 'bubblewrap sandbox'}")
+        t0 = time.perf_counter()
+        try:
+            courseobj.reference = run_reference(client, courseobj, options)
+        except pipeline.ReferenceError as err:
+            raise SystemExit(str(err))
+        say(f"trusted run of the instructor's notebooks: {time.perf_counter() - t0:.1f} s")
+        if args.no_feedback:
+            options = pipeline.Options(**{**options.__dict__, "show_hidden": False})
+        grade_all(client, todo, texts, courseobj, options, reports, extra)
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+    if args.no_feedback:
         shutil.rmtree(output / "feedback", ignore_errors=True)
-    output.mkdir(parents=True, exist_ok=True)
-    ctx = Context(root=root, env=env, timeout=args.timeout, notebook_timeout=args.notebook_timeout,
-                  feedback=not args.no_feedback, output=output)
-    say(f"grading {len(students)} student(s), {len(notebooks)} notebook(s) each, {args.jobs} at a time, "
-        f"{'default mode' if args.full else 'VAE_COURSE_FAST=1'}, {args.timeout} s per cell")
-    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        futures = [pool.submit(grade_student, s, ctx) for s in students]
-        for fut in as_completed(futures):
-            s = fut.result()
-            n = sum(1 for v in s.status.values() if v == "graded")
-            say(f"  {s.id}: {n}/{len(notebooks)} notebooks graded in {s.seconds:.0f} s")
-
-    totals = write_reports(students, exercises, root, output)
+    with (output / "totals.csv").open(encoding="utf-8", newline="") as f:
+        totals = list(csv.DictReader(f))
     say(f"\n{'student':<24} {'points':>8} {'max':>6}  problems")
     for t in totals:
-        say(f"{t['student']:<24} {t['points']:>8g} {t['max_points']:>6g}  {t['problems']}")
+        say(f"{t['student']:<24} {t['points']:>8} {t['max_points']:>6}  {t['problems'][:200]}")
     say(f"\ngrades:   {output / 'grades.csv'} (per exercise), {output / 'totals.csv'} (per student)")
     if not args.no_feedback:
         say(f"feedback: {output / 'feedback'}/<student>/<notebook>.html")
-    say(f"graded {len(students)} student(s) in {time.perf_counter() - start:.1f} s")
+    say(f"graded {len(todo)} student(s) in {time.perf_counter() - start:.1f} s")
     return 0
 
 
