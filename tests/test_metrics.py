@@ -213,9 +213,9 @@ def test_frechet_distance_from_features_uses_mean_and_covariance():
     [
         (([0.0, 0.0], np.eye(2), [0.0], np.eye(1)), ValueError, "same length"),
         (([0.0, 0.0], np.eye(3), [0.0, 0.0], np.eye(2)), ValueError, "sigma1 must have shape"),
-        (([[0.0, 0.0]], np.eye(2), [0.0, 0.0], np.eye(2)), ValueError, "mu1 must be a vector"),
+        (([[0.0, 0.0]], np.eye(2), [0.0, 0.0], np.eye(2)), ValueError, r"mu1 \(a vector \(D,\)\) must have 1 dimension"),
         (([0.0, 0.0], np.eye(2), [0.0, 0.0], -np.eye(2)), ValueError, "positive semi-definite"),
-        (([0.0, 0.0], np.eye(2), [0.0, np.inf], np.eye(2)), ValueError, "NaN or infinite"),
+        (([0.0, 0.0], np.eye(2), [0.0, np.inf], np.eye(2)), ValueError, "must hold finite values; it holds NaN or inf"),
     ],
 )
 def test_frechet_distance_rejects_bad_input(args, error, words):
@@ -317,7 +317,7 @@ def test_precision_recall_mode_dropping_keeps_precision_and_loses_recall():
 @pytest.mark.parametrize(
     "kwargs, error, words",
     [
-        ({"k": 0}, ValueError, "k must be >= 1"),
+        ({"k": 0}, ValueError, "k must be an int >= 1"),
         ({"k": 1.5}, TypeError, "k must be an int"),
         ({"k": 10}, ValueError, "at least k \\+ 1"),
     ],
@@ -336,3 +336,17 @@ def test_precision_recall_rejects_mismatched_dimensions():
 def test_knn_radii_rejects_k_too_large():
     with pytest.raises(ValueError, match="N - 1"):
         metrics.knn_radii(np.zeros((4, 2)), k=4)
+
+
+def test_the_mig_lives_in_disentanglement_and_the_old_names_warn():
+    from vae_course import disentanglement, metrics
+
+    assert "mutual_information_gap" not in metrics.__all__ and "MIGResult" not in metrics.__all__
+    with pytest.warns(DeprecationWarning, match="use vae_course.disentanglement.MIGResult"):
+        assert metrics.MIGResult is disentanglement.MIGResult
+    factors = np.repeat(np.arange(4), 10)[:, None]
+    latents = np.column_stack([factors[:, 0] + 0.0, np.zeros(40)])
+    latents[:, 1] = np.linspace(0, 1, 40) % 0.3
+    with pytest.warns(DeprecationWarning, match="use vae_course.disentanglement.mutual_information_gap"):
+        old = metrics.mutual_information_gap(latents, factors)
+    assert old.score == disentanglement.mutual_information_gap(latents, factors).score

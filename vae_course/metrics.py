@@ -20,11 +20,12 @@ from typing import Callable, NamedTuple
 import numpy as np
 import torch
 
-from .disentanglement import MIGResult, mutual_information_gap  # the disentanglement score (notebook 08)
+from . import disentanglement as _disentanglement
+from ._deprecation import deprecated_alias
+from .validation import check_array, check_callable, check_choice, check_int, check_number, check_symmetric, \
+    check_tensor
 
 __all__ = [
-    "MIGResult",
-    "mutual_information_gap",
     "sqrtm_psd",
     "trace_sqrt_product",
     "gaussian_statistics",
@@ -39,50 +40,44 @@ __all__ = [
 
 METHODS = ("eigh", "scipy")
 
+# The disentanglement score lives in vae_course.disentanglement (notebook 08).
+mutual_information_gap = deprecated_alias(_disentanglement.mutual_information_gap,
+                                          "vae_course.metrics.mutual_information_gap",
+                                          "vae_course.disentanglement.mutual_information_gap")
+
+
+def __getattr__(name):
+    if name == "MIGResult":
+        import warnings
+
+        warnings.warn("vae_course.metrics.MIGResult is deprecated; use vae_course.disentanglement.MIGResult",
+                      DeprecationWarning, stacklevel=2)
+        return _disentanglement.MIGResult
+    raise AttributeError(f"module 'vae_course.metrics' has no attribute {name!r}")
+
 
 # ----------------------------------------------------------------------------- argument checks
 
 
 def _as_array(name: str, value, ndim: int) -> np.ndarray:
-    """A float64 copy of ``value`` with exactly ``ndim`` dimensions and finite entries."""
-    if isinstance(value, torch.Tensor):
-        if value.is_complex() or value.dtype == torch.bool:
-            raise TypeError(f"{name} must hold real numbers, got a tensor of dtype {value.dtype}")
-        value = value.detach().cpu().double().numpy()
-    elif isinstance(value, (np.ndarray, list, tuple, int, float, np.integer, np.floating)) and not isinstance(value, bool):
-        value = np.asarray(value)
-        if value.dtype == bool or not (np.issubdtype(value.dtype, np.integer) or np.issubdtype(value.dtype, np.floating)):
-            raise TypeError(f"{name} must hold real numbers, got an array of dtype {value.dtype}")
-        value = value.astype(np.float64)
-    else:
+    """A float64 copy of ``value`` (numpy array or torch tensor) with exactly ``ndim`` dimensions and finite entries."""
+    if not isinstance(value, (torch.Tensor, np.ndarray, list, tuple, int, float, np.integer, np.floating)) \
+            or isinstance(value, bool):
         raise TypeError(f"{name} must be a numpy array or a torch tensor, got {type(value).__name__}")
-    if value.ndim != ndim:
-        what = {1: "a vector (D,)", 2: "a matrix"}[ndim]
-        raise ValueError(f"{name} must be {what} with {ndim} dimension(s), got shape {value.shape}")
-    if value.size and not np.all(np.isfinite(value)):
-        raise ValueError(f"{name} holds NaN or infinite values")
-    return value
+    what = {1: "a vector (D,)", 2: "a matrix"}[ndim]
+    return check_array(name, value, ndim=ndim, what=what)
 
 
 def _check_square_symmetric(name: str, a: np.ndarray, rtol: float = 1e-6) -> np.ndarray:
     if a.shape[0] != a.shape[1] or a.shape[0] == 0:
         raise ValueError(f"{name} must be a non-empty square matrix, got shape {a.shape}")
     scale = max(1.0, float(np.abs(a).max()))
-    asym = float(np.abs(a - a.T).max())
-    if asym > rtol * scale:
-        raise ValueError(
-            f"{name} must be symmetric (a covariance matrix); the largest |A - A^T| entry is {asym:.3g} "
-            f"(allowed: {rtol:g} x the largest entry)"
-        )
+    check_symmetric(name, a, rtol=0.0, atol=rtol * scale, what="a covariance matrix")
     return 0.5 * (a + a.T)  # remove rounding-level asymmetry only
 
 
 def _check_int(name, value, minimum):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return int(value)
+    return check_int(name, value, minimum=minimum)
 
 
 # ----------------------------------------------------------------------------- matrix square roots
@@ -133,10 +128,8 @@ def trace_sqrt_product(sigma1, sigma2, method: str = "eigh", eps: float = 1e-6) 
     s2 = _check_square_symmetric("sigma2", _as_array("sigma2", sigma2, 2))
     if s1.shape != s2.shape:
         raise ValueError(f"sigma1 and sigma2 must have the same shape, got {s1.shape} and {s2.shape}")
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-    if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not eps > 0:
-        raise ValueError(f"eps must be a number > 0, got {eps!r}")
+    check_choice("method", method, METHODS)
+    eps = check_number("eps", eps, positive=True)
     w1, v1 = _psd_eigvalsh("sigma1", s1, 1e-8)
     _psd_eigvalsh("sigma2", s2, 1e-8)
     if method == "eigh":
@@ -230,14 +223,8 @@ def extract_features(feature_fn: Callable, images, batch_size: int = 256, device
     layer of a classifier, or an Inception network's pool features after resizing). Batches are
     moved to ``device`` when it is given. Returns a float64 array (N, D).
     """
-    if not callable(feature_fn):
-        raise TypeError(f"feature_fn must be callable as feature_fn(images) -> (batch, D), got {type(feature_fn).__name__}")
-    if not isinstance(images, torch.Tensor):
-        raise TypeError(f"images must be a torch.Tensor (N, C, H, W), got {type(images).__name__}")
-    if not images.is_floating_point():
-        raise TypeError(f"images must be a floating-point tensor, got dtype {images.dtype}")
-    if images.dim() != 4 or len(images) == 0:
-        raise ValueError(f"images must have shape (N, C, H, W) with N >= 1, got {tuple(images.shape)}")
+    check_callable("feature_fn", feature_fn, what="called as feature_fn(images) -> (batch, D)")
+    check_tensor("images", images, ndim=4, nonempty=True, finite=True, what="(N, C, H, W)")
     batch_size = _check_int("batch_size", batch_size, 1)
     out = []
     for start in range(0, len(images), batch_size):

@@ -43,6 +43,7 @@ __all__ = [
     "check_number",
     "check_probability_vector",
     "check_same_shape",
+    "check_symmetric",
     "check_tensor",
 ]
 
@@ -280,6 +281,25 @@ def check_probability_vector(name: str, value, *, atol: float = 1e-6, what: str 
     return p
 
 
+def check_symmetric(name: str, value, *, rtol: float = 1e-8, atol: float = 1e-12, what: str | None = None):
+    """``value`` (a numpy array or torch tensor, (..., d, d)) if every matrix equals its transpose
+    within ``atol + rtol * |A|`` entrywise (float32 tensors get at least 1e-6 for both)."""
+    label = _label(name, what)
+    if isinstance(value, torch.Tensor):
+        t = value.detach()
+        loose = t.dtype != torch.float64
+        sym = torch.allclose(t, t.transpose(-1, -2), rtol=max(rtol, 1e-6) if loose else rtol,
+                             atol=max(atol, 1e-6) if loose else atol)
+        asym = float((t - t.transpose(-1, -2)).abs().max()) if t.numel() else 0.0
+    else:
+        sym = np.allclose(value, np.swapaxes(value, -1, -2), rtol=rtol, atol=atol)
+        asym = float(np.abs(value - np.swapaxes(value, -1, -2)).max()) if np.size(value) else 0.0
+    if not sym:
+        raise ValueError(f"{label} must be symmetric (each matrix equal to its transpose); "
+                         f"the largest |A - A^T| entry is {asym:.3g}")
+    return value
+
+
 def check_covariance(name: str, value, *, batched: bool = True, rtol: float = 1e-8, atol: float = 1e-12,
                      what: str | None = None):
     """Check a covariance matrix (or a stack of them, (..., d, d)) and return its Cholesky factor.
@@ -295,17 +315,7 @@ def check_covariance(name: str, value, *, batched: bool = True, rtol: float = 1e
     if len(shape) < 2 or (not batched and len(shape) != 2) or shape[-1] != shape[-2] or shape[-1] == 0:
         want = "(..., d, d)" if batched else "(d, d)"
         raise ValueError(f"{label} must be square matrices of shape {want} with d >= 1, got shape {shape}")
-    if is_torch:
-        t = value.detach()
-        sym = torch.allclose(t, t.transpose(-1, -2), rtol=max(rtol, 1e-6) if t.dtype != torch.float64 else rtol,
-                             atol=max(atol, 1e-6) if t.dtype != torch.float64 else atol)
-        asym = float((t - t.transpose(-1, -2)).abs().max())
-    else:
-        sym = np.allclose(value, np.swapaxes(value, -1, -2), rtol=rtol, atol=atol)
-        asym = float(np.abs(value - np.swapaxes(value, -1, -2)).max())
-    if not sym:
-        raise ValueError(f"{label} must be symmetric (each matrix equal to its transpose); "
-                         f"the largest |A - A^T| entry is {asym:.3g}")
+    check_symmetric(name, value, rtol=rtol, atol=atol, what=what)
     if is_torch:
         chol, info = torch.linalg.cholesky_ex(value)
         if bool((info != 0).any()):
