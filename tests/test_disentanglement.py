@@ -158,7 +158,7 @@ def test_tensors_and_arrays_give_the_same_score(grid):
         (np.zeros((10, 1)), GOOD, {}, ValueError, "at least 2 columns"),
         (np.full((10, 3), np.nan), GOOD, {}, ValueError, "NaN or inf"),
         (np.zeros((10, 3)), np.tile([[0, 1], [1, 1]], (5, 1)), {}, ValueError, "factors [1] take a single value"),
-        (np.zeros((10, 3)), GOOD, {"n_bins": 1}, ValueError, "n_bins must be >= 2"),
+        (np.zeros((10, 3)), GOOD, {"n_bins": 1}, ValueError, "n_bins must be an int >= 2"),
         (np.zeros((10, 3)), GOOD, {"n_bins": 2.5}, TypeError, "n_bins must be an int"),
         ([[0.0, 1.0]], np.zeros((1, 1), int), {}, TypeError, "latents must be a numpy array or a torch.Tensor"),
         (np.zeros((10, 3), bool), GOOD, {}, TypeError, "latents must hold real numbers"),

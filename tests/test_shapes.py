@@ -157,15 +157,15 @@ def test_render_accepts_numpy_indices():
 @pytest.mark.parametrize(
     "kwargs, error, words",
     [
-        ({"n": 0}, ValueError, "n must be >= 1"),
+        ({"n": 0}, ValueError, "n must be an int >= 1"),
         ({"n": 2.0}, TypeError, "n must be an int"),
-        ({"n": 5, "size": 8}, ValueError, "size must be >= 16"),
+        ({"n": 5, "size": 8}, ValueError, "size must be an int >= 16"),
         ({"n": 5, "shapes": ("square", "star")}, ValueError, "unknown names ['star']"),
         ({"n": 5, "shapes": "square"}, TypeError, "shapes must be"),
         ({"n": 5, "shapes": ("square", "square")}, ValueError, "must not repeat"),
-        ({"n": 5, "antialias": 0}, ValueError, "antialias must be >= 1"),
-        ({"n": 5, "seed": -1}, ValueError, "seed must be >= 0"),
-        ({"n": 5, "n_rotation": 0}, ValueError, "n_rotation must be >= 1"),
+        ({"n": 5, "antialias": 0}, ValueError, "antialias must be an int >= 1"),
+        ({"n": 5, "seed": -1}, ValueError, "seed must be an int >= 0"),
+        ({"n": 5, "n_rotation": 0}, ValueError, "n_rotation must be an int >= 1"),
     ],
 )
 def test_make_shapes_rejects_bad_arguments(kwargs, error, words):
@@ -194,5 +194,5 @@ def test_render_shapes_rejects_bad_factors(factors, error, words):
 def test_factor_grid_rejects_bad_sizes():
     with pytest.raises(TypeError):
         factor_grid(3)
-    with pytest.raises(ValueError, match="sizes\\[1\\] must be >= 1"):
+    with pytest.raises(ValueError, match="sizes\\[1\\] must be an int >= 1"):
         factor_grid((2, 0))

@@ -21,6 +21,8 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
+from .validation import check_array, check_int
+
 __all__ = ["MIGResult", "discretize", "entropy", "mutual_information", "mutual_information_matrix", "mutual_information_gap"]
 
 
@@ -53,16 +55,10 @@ def _to_numpy(name, a):
 
 
 def _check_latents(latents):
-    z = _to_numpy("latents", latents)
-    if z.dtype == bool or not np.issubdtype(z.dtype, np.number) or np.issubdtype(z.dtype, np.complexfloating):
-        raise TypeError(f"latents must hold real numbers, got dtype {z.dtype}")
-    if z.ndim != 2:
-        raise ValueError(f"latents must have shape (N, J): one row per example, one column per latent dimension; got shape {z.shape}")
+    z = check_array("latents", _to_numpy("latents", latents), shape=("N", "J"))
     if z.shape[0] < 2:
         raise ValueError(f"latents must hold at least 2 examples, got {z.shape[0]}")
-    if not np.all(np.isfinite(z)):
-        raise ValueError("latents must be finite: found NaN or inf values")
-    return z.astype(np.float64)
+    return z
 
 
 def _check_labels(name, a, ndim):
@@ -79,11 +75,7 @@ def _check_labels(name, a, ndim):
 
 
 def _check_bins(n_bins):
-    if isinstance(n_bins, bool) or not isinstance(n_bins, (int, np.integer)):
-        raise TypeError(f"n_bins must be an int, got {type(n_bins).__name__}")
-    if n_bins < 2:
-        raise ValueError(f"n_bins must be >= 2, got {n_bins}")
-    return int(n_bins)
+    return check_int("n_bins", n_bins, minimum=2)
 
 
 # ----------------------------------------------------------------------------- pieces
