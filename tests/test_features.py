@@ -80,7 +80,7 @@ def test_feature_classifier_rejects_bad_arguments(kwargs, error, words):
 
 def test_features_reject_images_of_the_wrong_shape():
     net = features.FeatureClassifier((1, 28, 28))
-    with pytest.raises(ValueError, match="x must have shape"):
+    with pytest.raises(ValueError, match=r"x must be a batch of images of shape \(N, 1, 28, 28\)"):
         net.features(torch.rand(2, 1, 8, 8))
     with pytest.raises(TypeError, match="floating-point"):
         net.features(torch.zeros(2, 1, 28, 28, dtype=torch.int64))
@@ -89,3 +89,14 @@ def test_features_reject_images_of_the_wrong_shape():
 def test_train_feature_classifier_rejects_other_data():
     with pytest.raises(TypeError, match="ImageData or a Split"):
         features.train_feature_classifier(torch.rand(3, 1, 28, 28))
+
+
+def test_train_feature_classifier_leaves_the_callers_rng_alone(digits):
+    from vae_course import features
+
+    torch.manual_seed(5)
+    state = torch.get_rng_state()
+    a = features.train_feature_classifier(digits.train.subset(64), epochs=1, feature_dim=8, seed=3, progress=False)
+    assert torch.equal(torch.get_rng_state(), state)
+    b = features.train_feature_classifier(digits.train.subset(64), epochs=1, feature_dim=8, seed=3, progress=False)
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))

@@ -17,33 +17,35 @@ import torch.nn.functional as F
 from torch import nn
 
 from .data import ImageData, Split
+from .models import _seeded
+from .validation import check_image_shape, check_images, check_int, check_tensor
 
 __all__ = ["FeatureClassifier", "classifier_loss", "accuracy", "train_feature_classifier"]
 
 
 def _check_pos_int(name, value):
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < 1:
-        raise ValueError(f"{name} must be >= 1, got {value}")
+    return check_int(name, value, minimum=1)
 
 
 class FeatureClassifier(nn.Module):
     """Two stride-2 convolutions, a ``feature_dim``-unit ReLU layer (the features), a linear head.
 
     ``forward(x)`` gives class logits; ``features(x)`` gives the penultimate activations,
-    a (batch, feature_dim) tensor.
+    a (batch, feature_dim) tensor. ``seed`` (optional) initialises the weights from that seed
+    without touching torch's global random state.
     """
 
-    def __init__(self, image_shape=(1, 28, 28), num_classes: int = 10, channels: int = 16, feature_dim: int = 64):
+    def __init__(self, image_shape=(1, 28, 28), num_classes: int = 10, channels: int = 16, feature_dim: int = 64,
+                 seed: int | None = None):
         super().__init__()
-        if not (isinstance(image_shape, (tuple, list)) and len(image_shape) == 3
-                and all(isinstance(s, int) and s > 0 for s in image_shape)):
-            raise ValueError(f"image_shape must be (channels, height, width) of positive ints, got {image_shape!r}")
-        for name, v in (("num_classes", num_classes), ("channels", channels), ("feature_dim", feature_dim)):
+        image_shape = check_image_shape("image_shape", image_shape)
+        for name, v in (("channels", channels), ("feature_dim", feature_dim)):
             _check_pos_int(name, v)
-        if num_classes < 2:
-            raise ValueError(f"num_classes must be >= 2, got {num_classes}")
+        check_int("num_classes", num_classes, minimum=2)
+        with _seeded(seed):
+            self._build(image_shape, num_classes, channels, feature_dim)
+
+    def _build(self, image_shape, num_classes, channels, feature_dim):
         c, h, w = image_shape
         self.image_shape = tuple(image_shape)
         self.feature_dim = feature_dim
@@ -56,18 +58,9 @@ class FeatureClassifier(nn.Module):
         self.penultimate = nn.Sequential(nn.Linear(flat, feature_dim), nn.ReLU())
         self.head = nn.Linear(feature_dim, num_classes)
 
-    def _check(self, x):
-        if not isinstance(x, torch.Tensor):
-            raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
-        if not x.is_floating_point():
-            raise TypeError(f"x must be a floating-point tensor, got dtype {x.dtype}")
-        if x.dim() != 4 or tuple(x.shape[1:]) != self.image_shape:
-            raise ValueError(f"x must have shape (batch, {', '.join(map(str, self.image_shape))}), got {tuple(x.shape)}")
-
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        """The penultimate layer's activations, (batch, feature_dim)."""
-        self._check(x)
-        return self.penultimate(self.body(x))
+        """The penultimate layer's activations, (batch, feature_dim), for images (batch, C, H, W) or flat vectors."""
+        return self.penultimate(self.body(check_images("x", x, self.image_shape)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x))
@@ -80,9 +73,8 @@ def classifier_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch
 
 @torch.no_grad()
 def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 512) -> float:
-    """The share of images whose most probable class is the label."""
-    if not isinstance(y, torch.Tensor) or y.is_floating_point() or y.dim() != 1:
-        raise TypeError("y must be a one-dimensional tensor of integer labels")
+    """The share of images ``x`` whose most probable class under ``model`` is the label ``y`` (integers, (N,))."""
+    check_tensor("y", y, dtype="integer", ndim=1, what="the labels")
     if len(x) != len(y):
         raise ValueError(f"x and y must have the same length, got {len(x)} and {len(y)}")
     _check_pos_int("batch_size", batch_size)
@@ -104,7 +96,8 @@ def train_feature_classifier(data, epochs: int = 30, batch_size: int = 32, lr: f
 
     With ``checkpoint`` (a path): load the weights from it when the file exists, otherwise
     train and save them there, so that later runs reuse the same feature network.
-    Returns the classifier in eval mode.
+    ``seed`` fixes the initial weights and the training run without changing the caller's
+    random state. Returns the classifier in eval mode.
     """
     from .train import load_checkpoint, save_checkpoint, train
 
@@ -116,8 +109,7 @@ def train_feature_classifier(data, epochs: int = 30, batch_size: int = 32, lr: f
     else:
         raise TypeError(f"data must be an ImageData or a Split, got {type(data).__name__}")
     image_shape = tuple(int(s) for s in train_split.x.shape[1:])
-    torch.manual_seed(seed)
-    model = FeatureClassifier(image_shape, num_classes=num_classes, feature_dim=feature_dim)
+    model = FeatureClassifier(image_shape, num_classes=num_classes, feature_dim=feature_dim, seed=seed)
     if device is not None:
         model.to(device)
     if checkpoint is not None and Path(checkpoint).is_file():

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from .config import figures_dir
+from .validation import check_int
 
 __all__ = [
     "image_grid",
@@ -46,8 +47,7 @@ def _to_numpy_images(x, name="images"):
 def image_grid(images, nrow: int = 8, pad: int = 1, pad_value: float = 1.0) -> np.ndarray:
     """Tile N grey images into one array with ``nrow`` images per row."""
     x = _to_numpy_images(images)
-    if isinstance(nrow, bool) or not isinstance(nrow, int) or nrow < 1:
-        raise ValueError(f"nrow must be an int >= 1, got {nrow!r}")
+    nrow = check_int("nrow", nrow, minimum=1)
     n, h, w = x.shape
     rows = int(np.ceil(n / nrow))
     grid = np.full((rows * (h + pad) + pad, nrow * (w + pad) + pad), pad_value, dtype=np.float32)
@@ -121,10 +121,8 @@ def manifold_grid(decode, n: int = 15, ax=None, title: str | None = None, image_
     encoder puts its codes; the axes then show z-coordinates at the tiles' centres, to read
     beside a scatter of codes. ``pad`` white pixels separate the tiles.
     """
-    if isinstance(n, bool) or not isinstance(n, int) or n < 2:
-        raise ValueError(f"n must be an int >= 2, got {n!r}")
-    if isinstance(pad, bool) or not isinstance(pad, int) or pad < 0:
-        raise ValueError(f"pad must be an int >= 0, got {pad!r}")
+    n = check_int("n", n, minimum=2)
+    pad = check_int("pad", pad, minimum=0)
     if limits is None:
         p = (torch.arange(n, dtype=torch.float32) + 0.5) / n
         q = torch.distributions.Normal(0.0, 1.0).icdf(p)
