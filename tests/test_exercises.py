@@ -86,9 +86,9 @@ def test_check_close_shape_hints():
 
 
 def test_check_close_rejects_a_bad_test():
-    with pytest.raises(ValueError, match="atol must be a finite number >= 0"):
+    with pytest.raises(ValueError, match=r"atol \(a tolerance\) must be a number >= 0, got -1"):
         check_close("x", 1.0, 1.0, atol=-1.0)
-    with pytest.raises(ValueError, match="rtol must be a finite number >= 0"):
+    with pytest.raises(ValueError, match=r"rtol \(a tolerance\) must be a finite number \(>= 0\), got nan"):
         check_close("x", 1.0, 1.0, rtol=float("nan"))
     with pytest.raises(TypeError, match="name must be a string"):
         check_close(3, 1.0, 1.0)

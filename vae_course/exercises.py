@@ -22,6 +22,8 @@ import numbers
 import numpy as np
 import torch
 
+from .validation import check_number
+
 __all__ = ["check_close", "check_shape", "check_true", "check_type"]
 
 _NONE_HINT = "got None (does the function end with `return ...`?)"
@@ -132,8 +134,7 @@ def check_close(name: str, got, expected, atol: float = 1e-6, rtol: float = 1e-5
     """
     _check_name(name)
     for arg, tol in (("atol", atol), ("rtol", rtol)):
-        if isinstance(tol, bool) or not isinstance(tol, numbers.Real) or not math.isfinite(tol) or tol < 0:
-            raise ValueError(f"{arg} must be a finite number >= 0, got {tol!r}")
+        check_number(arg, tol, minimum=0, what="a tolerance")
     e = _numeric(name, expected, "an expected value")  # a mistake in the test, but say it readably anyway
     what = f"a value of shape {e.shape}" if e.shape else "a number"
     g = _numeric(name, got, what)

@@ -30,7 +30,7 @@ import math
 import numpy as np
 import torch
 
-from .validation import check_array, check_choice, check_covariance, check_number, check_probability_vector, \
+from .validation import check_array, check_bool, check_choice, check_covariance, check_number, check_probability_vector, \
     check_same_shape, check_tensor
 
 __all__ = [
@@ -218,8 +218,7 @@ def kl_diag_gaussian_to_standard_normal(mu: torch.Tensor, logvar: torch.Tensor |
         check_same_shape(("mu", "sigma"), mu, sigma)
         var = sigma.pow(2)
         logvar = torch.log(var)
-    if not isinstance(per_dim, bool):
-        raise TypeError(f"per_dim must be True or False, got {type(per_dim).__name__}")
+    check_bool("per_dim", per_dim)
     terms = -0.5 * (1 + logvar - mu.pow(2) - var)
     return terms if per_dim else terms.sum(dim=1)
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import torch
 from matplotlib.patches import Ellipse
 
+from ..validation import check_array
 from .base import Explorer, _widgets
 
 __all__ = ["EMStepper", "em_stepper"]
@@ -79,16 +79,7 @@ class EMStepper(Explorer):
     def __init__(self, X, snapshots):
         super().__init__()
         W = _widgets()
-        if isinstance(X, torch.Tensor):
-            X = X.detach().cpu().numpy()
-        try:
-            X = np.asarray(X, dtype=float)
-        except (TypeError, ValueError):
-            raise TypeError(f"X must be an (N, 2) array of numbers, got {type(X).__name__}") from None
-        if X.ndim != 2 or X.shape[1] != 2 or len(X) == 0:
-            raise ValueError(f"X must have shape (N, 2) with N >= 1, got {X.shape}")
-        if not np.all(np.isfinite(X)):
-            raise ValueError("X must hold finite numbers")
+        X = check_array("X", X, shape=("N", 2), nonempty=True)
         self.X = X
         self.snapshots = _check_snapshots(snapshots)
         self.k = len(self.snapshots[0]["weights"])
