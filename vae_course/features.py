@@ -63,6 +63,7 @@ class FeatureClassifier(nn.Module):
         return self.penultimate(self.body(check_images("x", x, self.image_shape)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Class logits (batch, num_classes) for images (batch, C, H, W) or flat vectors."""
         return self.head(self.features(x))
 
 

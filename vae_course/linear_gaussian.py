@@ -90,6 +90,7 @@ class LinearGaussian:
 
     @property
     def dtype(self) -> torch.dtype:
+        """The dtype of the model's tensors; inputs must have it too."""
         return self.weight.dtype
 
     def __repr__(self) -> str:
@@ -195,17 +196,30 @@ class LinearGaussian:
         return -0.5 * (self.data_dim * (_LOG_2PI + math.log(s2)) + (resid + trace) / s2)
 
     def kl_to_prior(self, q_mean: torch.Tensor, q_cov: torch.Tensor) -> torch.Tensor:
-        """KL(q || p(z)) = 1/2 (tr S + ||m||^2 - J - log det S) for q = N(m, S) (shape (N,))."""
+        """KL(q || p(z)) = 1/2 (tr S + ||m||^2 - J - log det S) for q = N(m, S) (shape (N,)).
+
+        Reference distribution: the prior p(z) = N(0, I_J). ``q_mean`` is (N, J), ``q_cov``
+        (J, J) shared or (N, J, J), symmetric positive definite, in the model's dtype.
+        """
         chol = self._check_q(q_mean, q_cov)
         trace = torch.diagonal(q_cov, dim1=-2, dim2=-1).sum(-1)
         return 0.5 * (trace + q_mean.pow(2).sum(-1) - self.latent_dim - _logdet_from_chol(chol))
 
     def elbo(self, x: torch.Tensor, q_mean: torch.Tensor, q_cov: torch.Tensor) -> torch.Tensor:
-        """ELBO(q) = E_q[log p(x | z)] - KL(q || p(z)), exactly, one value per point (shape (N,))."""
+        """ELBO(q) = E_q[log p(x | z)] - KL(q || p(z)), exactly, one value per point (shape (N,)).
+
+        The ELBO entry point for the tractable model. ``x`` (N, D); q = N(q_mean, q_cov) with
+        ``q_mean`` (N, J) and ``q_cov`` (J, J) or (N, J, J). The KL's reference distribution is
+        the prior N(0, I_J). For a neural model use ``vae_course.evaluation.elbo(model, x)``.
+        """
         return self.expected_log_likelihood(x, q_mean, q_cov) - self.kl_to_prior(q_mean, q_cov)
 
     def kl_to_posterior(self, x: torch.Tensor, q_mean: torch.Tensor, q_cov: torch.Tensor) -> torch.Tensor:
-        """KL(q || p(z | x)) in closed form (shape (N,)); equals log p(x) - ELBO(q)."""
+        """KL(q || p(z | x)) in closed form (shape (N,)); equals log p(x) - ELBO(q).
+
+        Reference distribution: the exact posterior p(z | x) of each point (``posterior``);
+        computed with ``vae_course.kl.kl_mvn``.
+        """
         self._check_x(x)
         self._check_q(q_mean, q_cov, n=x.shape[0])
         post_mean, post_cov = self.posterior(x)

@@ -98,6 +98,7 @@ class MLPEncoder(nn.Module):
         self.head = nn.Linear(d, 2 * latent_dim if gaussian else latent_dim)
 
     def forward(self, x):
+        """``(mu, logvar)`` (each (batch, latent_dim)) when ``gaussian``, else the code (batch, latent_dim)."""
         out = self.head(self.body(x))
         return tuple(out.chunk(2, dim=-1)) if self.gaussian else out
 
@@ -118,6 +119,7 @@ class MLPDecoder(nn.Module):
         self.net = nn.Sequential(*layers, nn.Linear(d, math.prod(self.image_shape)))
 
     def forward(self, z):
+        """One output per pixel for codes ``z`` (batch, latent_dim), shape (batch, C, H, W)."""
         return self.net(z).view(-1, *self.image_shape)
 
 
@@ -140,6 +142,7 @@ class ConvEncoder(nn.Module):
         self.head = nn.Linear(2 * channels * (h // 4) * (w // 4), 2 * latent_dim if gaussian else latent_dim)
 
     def forward(self, x):
+        """``(mu, logvar)`` (each (batch, latent_dim)) when ``gaussian``, else the code (batch, latent_dim)."""
         out = self.head(self.body(x))
         return tuple(out.chunk(2, dim=-1)) if self.gaussian else out
 
@@ -161,6 +164,7 @@ class ConvDecoder(nn.Module):
         )
 
     def forward(self, z):
+        """One output per pixel for codes ``z`` (batch, latent_dim), shape (batch, C, H, W)."""
         return self.net(self.fc(z).view(-1, *self.start))
 
 
@@ -206,6 +210,7 @@ class Autoencoder(nn.Module):
         return torch.sigmoid(self.decoder(z))
 
     def forward(self, x):
+        """The reconstruction f_theta(g_phi(x)) in [0, 1], shape (batch, C, H, W)."""
         return self.decode(self.encode(x))
 
 

@@ -42,9 +42,11 @@ class History:
 
     @property
     def epochs(self) -> int:
+        """The number of epochs recorded."""
         return len(self.seconds)
 
     def last(self, split: str = "val", part: str = "total") -> float:
+        """The last recorded value of ``part`` on ``split`` ('train' or 'val')."""
         table = {"train": self.train, "val": self.val}.get(split)
         if table is None:
             raise ValueError(f"split must be 'train' or 'val', got {split!r}")

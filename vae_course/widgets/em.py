@@ -129,6 +129,7 @@ class EMStepper(Explorer):
         return W.VBox([W.HBox([self.prev_button, self.controls["step"], self.next_button]), self.image])
 
     def close(self):
+        """Close the widgets, the two buttons included."""
         self.prev_button.close()
         self.next_button.close()
         super().close()
