@@ -18,7 +18,7 @@ help:
 	@echo "make lab       set up .venv, open JupyterLab on notebooks/"
 	@echo "make figures   same as 'make course': the default-mode run regenerates figures/"
 	@echo "make student   release the student version of the notebooks (scripts/release.py)"
-	@echo "make grade SUBMISSIONS=path   grade collected submissions (scripts/grade.py)"
+	@echo "make grade SUBMISSIONS=path [SCHEDULER=tcp://host:8786]   grade submissions in the sandbox, on Dask"
 	@echo "make clean     remove build/ and release/"
 	@echo "Python used to create .venv: PYTHON=$(PYTHON) (override: make course PYTHON=python3.12)"
 
@@ -61,8 +61,12 @@ lab: $(STAMP)
 student: $(STAMP)
 	$(VPY) scripts/release.py
 
+# Each notebook runs in a bubblewrap sandbox (install the Debian/Ubuntu package bubblewrap first: make
+# installs nothing system-wide). SCHEDULER=tcp://host:8786 grades on a Dask cluster of several machines
+# (README, "Grading on several machines"); empty: a LocalCluster with one worker per CPU here.
+SCHEDULER ?=
 grade: $(STAMP)
-	$(VPY) scripts/grade.py "$(SUBMISSIONS)"
+	$(VPY) scripts/grade.py "$(SUBMISSIONS)" $(if $(SCHEDULER),--scheduler "$(SCHEDULER)")
 
 # Re-pin constraints.txt from the current .venv (after a dependency change and a green `make test`).
 constraints: $(STAMP)

@@ -34,7 +34,12 @@ sys.path.insert(0, str(ROOT))
 
 from grading import course  # noqa: E402
 
-slow = pytest.mark.slow  # the tests that release and grade for real (minutes)
+from grading import sandbox  # noqa: E402
+
+# the tests that release and grade for real (minutes), in the bubblewrap sandbox
+slow = pytest.mark.slow
+needs_sandbox = pytest.mark.skipif(sandbox.bwrap_problem() is not None,
+                                   reason=f"grading needs bubblewrap: {sandbox.bwrap_problem()}")
 
 FIRST = "00_start_here"
 COURSE_CELL_TIMEOUT = 600   # as the Makefile's nbval runs: the course must not fail for a slow machine
@@ -224,6 +229,7 @@ def hostile_grades(first_notebook, released, tmp_path_factory):
 
 
 @slow
+@needs_sandbox
 def test_instructor_version_gets_full_points(course_grades):
     grades, output, notebooks = course_grades
     rows = {k: v for k, v in grades.items() if k[0] == "instructor" and k[1] != "ALL"}
@@ -238,6 +244,7 @@ def test_instructor_version_gets_full_points(course_grades):
 
 
 @slow
+@needs_sandbox
 def test_untouched_student_version_gets_zero_without_crashing(course_grades):
     grades, output, notebooks = course_grades
     for stem in notebooks:
@@ -254,6 +261,7 @@ def test_untouched_student_version_gets_zero_without_crashing(course_grades):
 
 
 @slow
+@needs_sandbox
 def test_totals_add_up(course_grades):
     grades, output, _ = course_grades
     for who in ("instructor", "untouched"):
@@ -290,6 +298,7 @@ STATUS = {"kernel_killed": "incomplete", "not_json": "unreadable", "empty": "mis
 
 
 @slow
+@needs_sandbox
 @pytest.mark.parametrize("who", sorted(EXPECTED))
 def test_hostile_submissions_get_exactly_what_they_answered(hostile_grades, who):
     grades, output, exs = hostile_grades
@@ -308,6 +317,7 @@ def test_hostile_submissions_get_exactly_what_they_answered(hostile_grades, who)
 
 
 @slow
+@needs_sandbox
 def test_hostile_feedback_shows_what_happened(hostile_grades):
     grades, output, exs = hostile_grades
     loop = (output / "feedback" / "endless_loop" / f"{FIRST}.html").read_text(encoding="utf-8")
@@ -331,12 +341,14 @@ def test_hostile_feedback_shows_what_happened(hostile_grades):
 
 
 @slow
+@needs_sandbox
 def test_no_score_exceeds_its_maximum(hostile_grades, course_grades):
     for grades in (hostile_grades[0], course_grades[0]):
         for key, (points, max_points, _) in grades.items():
             assert 0 <= points <= max_points, f"{key}: {points} of {max_points}"
 
 
+@needs_sandbox
 def test_grade_refuses_a_bad_submissions_folder(tmp_path):
     result = subprocess.run([sys.executable, str(ROOT / "scripts" / "grade.py"), str(tmp_path / "nothing")],
                             capture_output=True, text=True, cwd=ROOT)
