@@ -324,6 +324,10 @@ def _run(named_cells: list, course: Course, options: Options, scratch: Path) -> 
     outcome = sbx.run_sandboxed(job_dir, out_dir, package_dir(course, options), RUNNER, options.limits,
                                     wall, env_extra=env, sandbox=options.sandbox)
     results = {name: _read_results(out_dir / f"{name}.jsonl") for name, _ in named_cells}
+    try:
+        outcome.notes.append(f"preload {float(json.loads((out_dir / '_preload.json').read_text())['seconds']):.2f} s")
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
     return results, outcome
 
 
@@ -377,6 +381,7 @@ class StudentResult:
     feedback: dict           # notebook -> HTML
     seconds: float
     sandboxed: bool
+    timing: dict = field(default_factory=dict)   # where the time went (sandbox, imports, cells per notebook)
 
 
 def grade_student(student: str, submissions: dict, course: Course, options: Options) -> StudentResult:
@@ -387,7 +392,7 @@ def grade_student(student: str, submissions: dict, course: Course, options: Opti
     start = time.monotonic()
     if not isinstance(student, str) or not student:
         raise ValueError(f"student must be a non-empty id, got {student!r}")
-    status, problems, plan, notes_of = {}, [], [], {}
+    status, problems, plan, notes_of, timing = {}, [], [], {}, {"cells_seconds": {}}
     for name, nb in course.notebooks.items():
         text = submissions.get(name, "missing")
         if text in ("missing", "unreadable"):
@@ -415,13 +420,17 @@ def grade_student(student: str, submissions: dict, course: Course, options: Opti
             shutil.rmtree(scratch, ignore_errors=True)
         if outcome.timed_out:
             problems.append(f"the sandbox ran past {options.notebook_timeout * len(plan) + 120:.0f} s and was killed")
-        problems.extend(outcome.notes)
+        problems.extend(n for n in outcome.notes if not n.startswith("preload "))
+        timing["sandbox_seconds"] = round(outcome.seconds, 2)
+        timing["preload_seconds"] = next((float(n.split()[1]) for n in outcome.notes if n.startswith("preload ")), None)
     rows, feedback = [], {}
     for name, nb in course.notebooks.items():
         cells = dict(plan).get(name)
         verdicts = {}
         if cells is not None:
             lines, done = results.get(name, ({}, False))
+            timing["cells_seconds"][name] = round(sum(float(v.get("seconds", 0) or 0) for v in lines.values()
+                                                      if isinstance(v.get("seconds", 0), (int, float))), 2)
             complete = done and all(c["index"] in lines for c in cells) and outcome is not None \
                 and outcome.returncode == 0
             status[name] = "graded" if complete else "incomplete"
@@ -442,7 +451,8 @@ def grade_student(student: str, submissions: dict, course: Course, options: Opti
             if not 0 <= points <= test.points:
                 raise AssertionError(f"{student} {name} {gid}: {points} points of {test.points}")
             rows.append([name, gid, points, test.points, status[name]])
-    return StudentResult(student, rows, status, problems, feedback, time.monotonic() - start, options.sandbox)
+    timing["judge_and_feedback_seconds"] = round(time.monotonic() - start - timing.get("sandbox_seconds", 0), 2)
+    return StudentResult(student, rows, status, problems, feedback, time.monotonic() - start, options.sandbox, timing)
 
 
 def _stop_reason(lines: dict, cells: list, outcome) -> str:

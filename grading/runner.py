@@ -283,11 +283,14 @@ def main(argv) -> int:
     if cache and os.path.isdir(cache):
         import shutil
         shutil.copytree(cache, os.environ.get("MPLCONFIGDIR", "/tmp/matplotlib"), dirs_exist_ok=True)
+    start = time.monotonic()
     for name in job.get("preload", []):     # warm imports once; every notebook forks from here
         try:
             __import__(name)
         except Exception:
             pass
+    with open(os.path.join(argv[2], "_preload.json"), "w", encoding="utf-8") as f:
+        json.dump({"seconds": round(time.monotonic() - start, 3)}, f)
     for notebook in job["notebooks"]:
         run_notebook(notebook, argv[2], job)
     sys.stdout.flush()

@@ -185,7 +185,7 @@ class Reports:
             with grades.open("w", encoding="utf-8", newline="") as f:
                 csv.writer(f).writerows([CSV_COLUMNS, *kept])
         else:
-            for stale in (grades, totals):
+            for stale in (grades, totals, output / "timings.jsonl"):
                 stale.unlink(missing_ok=True)
             shutil.rmtree(output / "feedback", ignore_errors=True)
             with grades.open("w", encoding="utf-8", newline="") as f:
@@ -224,6 +224,8 @@ class Reports:
             csv.DictWriter(f, fieldnames=TOTAL_COLUMNS).writerow(total)
             f.flush()
             os.fsync(f.fileno())
+        with (self.output / "timings.jsonl").open("a", encoding="utf-8") as f:
+            f.write(json.dumps({"student": result.student, "seconds": round(result.seconds, 2), **result.timing}) + "\n")
         self.done.add(result.student)
         return total
 

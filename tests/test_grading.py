@@ -572,3 +572,21 @@ def test_grade_explains_a_missing_bwrap(tmp_path):
     assert result.returncode != 0
     assert "bwrap (bubblewrap) is not installed" in result.stderr and "apt-get install bubblewrap" in result.stderr
     assert "--no-sandbox" in result.stderr
+
+
+def test_no_sandbox_grades_anyway_and_says_so(tmp_path):
+    """--no-sandbox (where bwrap is missing): graded, with a warning in the log and in totals.csv. About 20 s."""
+    from grading import demo_course as demo
+
+    course_dir = tmp_path / "course"
+    demo.write_course(course_dir)
+    demo.write_submission(tmp_path / "subs", "alice", demo.student_notebook())
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "grade.py"), str(tmp_path / "subs"),
+                             "--notebooks", str(course_dir), "--output", str(tmp_path / "out"),
+                             "--workdir", str(tmp_path / "work"), "--no-sandbox", "--workers", "1"],
+                            capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "WARNING: --no-sandbox" in result.stdout and "NO SANDBOX" in result.stdout
+    with (tmp_path / "out" / "totals.csv").open(encoding="utf-8") as f:
+        totals = list(csv.DictReader(f))
+    assert totals[0]["sandbox"] == "NONE (--no-sandbox)" and totals[0]["points"] == "5"
