@@ -19,19 +19,13 @@ import math
 import numpy as np
 import torch
 
+from .validation import check_int, check_probability_vector, check_tensor
+
 __all__ = ["mixture_log_prob", "kl_to_mixture_mc", "kl_to_mixture_quadrature"]
 
 
 def _tensor(name, value, ndim=None):
-    if not isinstance(value, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor, got {type(value).__name__}")
-    if not value.is_floating_point():
-        raise TypeError(f"{name} must hold floating-point numbers, got dtype {value.dtype}")
-    if ndim is not None and value.dim() != ndim:
-        raise ValueError(f"{name} must have {ndim} dimension(s), got shape {tuple(value.shape)}")
-    if not torch.isfinite(value).all():
-        raise ValueError(f"{name} must be finite, got {value}")
-    return value
+    return check_tensor(name, value, ndim=ndim, finite=True)
 
 
 def _check_mixture(weights, means, stds):
@@ -43,10 +37,9 @@ def _check_mixture(weights, means, stds):
             f"weights, means and stds must be 1-D with the same number K >= 1 of components, "
             f"got {len(weights)}, {len(means)} and {len(stds)}"
         )
-    if (weights <= 0).any() or abs(weights.sum().item() - 1.0) > 1e-6:
-        raise ValueError(f"weights must be positive and sum to 1, got {weights.tolist()}")
-    if (stds <= 0).any():
-        raise ValueError(f"stds must be positive, got {stds.tolist()}")
+    check_tensor("weights", weights, positive=True)
+    check_probability_vector("weights", weights)
+    check_tensor("stds", stds, positive=True)
 
 
 def _check_q(mu, logvar):
@@ -58,8 +51,7 @@ def _check_q(mu, logvar):
 
 def mixture_log_prob(z: torch.Tensor, weights: torch.Tensor, means: torch.Tensor, stds: torch.Tensor) -> torch.Tensor:
     """log sum_k pi_k N(z; m_k, s_k^2) for every element of ``z`` (same shape as ``z``), by log-sum-exp."""
-    if not isinstance(z, torch.Tensor) or not z.is_floating_point():
-        raise TypeError(f"z must be a floating-point torch.Tensor, got {type(z).__name__}")
+    check_tensor("z", z)
     _check_mixture(weights, means, stds)
     w, m, s = (t.to(z.dtype) for t in (weights, means, stds))
     zz = z.unsqueeze(-1)
@@ -80,8 +72,7 @@ def kl_to_mixture_mc(mu, logvar, weights, means, stds, num_samples: int, generat
     """
     _check_q(mu, logvar)
     _check_mixture(weights, means, stds)
-    if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1:
-        raise ValueError(f"num_samples must be an int >= 1, got {num_samples!r}")
+    num_samples = check_int("num_samples", num_samples, minimum=1)
     eps = torch.randn((num_samples, *mu.shape), generator=generator, dtype=mu.dtype, device=mu.device)
     z = mu + torch.exp(0.5 * logvar) * eps
     return (_log_q(z, mu, logvar) - mixture_log_prob(z, weights, means, stds)).sum(-1)
@@ -96,8 +87,7 @@ def kl_to_mixture_quadrature(mu, logvar, weights, means, stds, num_nodes: int = 
     """
     _check_q(mu, logvar)
     _check_mixture(weights, means, stds)
-    if isinstance(num_nodes, bool) or not isinstance(num_nodes, int) or not 2 <= num_nodes <= 1000:
-        raise ValueError(f"num_nodes must be an int between 2 and 1000, got {num_nodes!r}")
+    num_nodes = check_int("num_nodes", num_nodes, minimum=2, maximum=1000)
     nodes, w = np.polynomial.hermite_e.hermegauss(num_nodes)
     nodes = torch.as_tensor(nodes, dtype=mu.dtype, device=mu.device)
     w = torch.as_tensor(w / w.sum(), dtype=mu.dtype, device=mu.device)
