@@ -5,18 +5,26 @@ PYTHON ?= python3
 VENV := .venv
 VPY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-EXTRAS := notebooks,test,grading
+EXTRAS := notebooks,test,grading,site
 SUBMISSIONS ?= submissions
 CELL_TIMEOUT ?= 600
+# The data set of the notebook runs, passed as VAE_COURSE_DATASET (default: that variable;
+# empty is the offline default), e.g. make course DATASET=mnist
+DATASET ?= $(VAE_COURSE_DATASET)
+# CPU threads per notebook run, passed as VAE_COURSE_THREADS (1 is fastest for the small models on 2 cores)
+THREADS ?= $(or $(VAE_COURSE_THREADS),1)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup course figures test lab student grade constraints clean
+.PHONY: help setup course figures site test lab student grade constraints clean
 
 help:
-	@echo "make course    set up .venv, run every notebook (default mode), write build/html/ and figures/"
+	@echo "make course    set up .venv, run every notebook (default mode), build the website and slides in build/site/"
+	@echo "               (all under build/: executed notebooks, figures, student version; git status stays clean)"
+	@echo "make site      rebuild build/site/ from the executed notebooks of the last make course, without running them"
 	@echo "make test      set up .venv, run the unit tests and every notebook in fast mode (pytest + nbval)"
 	@echo "make lab       set up .venv, open JupyterLab on notebooks/"
-	@echo "make figures   same as 'make course': the default-mode run regenerates figures/"
+	@echo "make figures   run every notebook (default mode) and write the committed figures/ folder"
+	@echo "Options: DATASET=mnist (data set of the runs; empty: offline default), THREADS=1 (per notebook)"
 	@echo "make student   release the student version of the notebooks (scripts/release.py)"
 	@echo "make grade SUBMISSIONS=path [SCHEDULER=tcp://host:8786]   grade submissions in the sandbox, on Dask"
 	@echo "make clean     remove build/ and release/"
@@ -36,9 +44,21 @@ $(STAMP): pyproject.toml constraints.txt | $(VPY)
 
 setup: $(STAMP)
 
-course figures: $(STAMP)
-	@echo ">>> Running every notebook in the default mode (minutes on a laptop CPU)"
-	$(VPY) scripts/build_course.py
+# Both run every notebook with VAE_COURSE_DATASET=$(DATASET) and THREADS threads; course writes
+# everything under build/ (figures in build/figures), figures writes the committed figures/.
+COURSE_ENV = VAE_COURSE_DATASET="$(DATASET)" VAE_COURSE_THREADS="$(THREADS)"
+
+course: $(STAMP)
+	@echo ">>> Running every notebook in the default mode (minutes on a laptop CPU), then building build/site/"
+	$(COURSE_ENV) $(VPY) scripts/build_course.py --figures build/figures
+
+figures: $(STAMP)
+	@echo ">>> Running every notebook in the default mode to regenerate figures/"
+	$(COURSE_ENV) $(VPY) scripts/build_course.py --figures figures --no-site
+
+site: $(STAMP)
+	@echo ">>> Rebuilding build/site/ from build/executed/ (the notebooks are not run)"
+	$(VPY) scripts/build_site.py
 
 # One pytest run: unit tests in tests/ and every notebook under nbval, fast mode.
 # Figures made by the tests go to build/test-figures, never to the committed figures/.

@@ -89,6 +89,10 @@ def test_install_cell_installs_the_package_in_a_fresh_venv(tmp_path):
                             "--no-index", "-w", wheels, source], capture_output=True, text=True, timeout=300)
     assert built.returncode == 0, built.stdout + built.stderr
     (wheel,) = wheels.glob("vae_course-*.whl")
+    import zipfile
+    packed = {Path(n).parent.as_posix() for n in zipfile.ZipFile(wheel).namelist() if n.endswith("/__init__.py")}
+    on_disk = {p.parent.relative_to(source).as_posix() for p in (source / "vae_course").rglob("__init__.py")}
+    assert on_disk <= packed, f"the wheel lacks the subpackages {sorted(on_disk - packed)} (pyproject.toml packages)"
     env_dir = tmp_path / "venv"
     venv.EnvBuilder(with_pip=True).create(env_dir)
     python = env_dir / "bin" / "python"
