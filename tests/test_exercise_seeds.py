@@ -24,7 +24,6 @@ import os
 import random
 import subprocess
 import sys
-import textwrap
 import traceback
 from pathlib import Path
 
