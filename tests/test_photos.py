@@ -116,3 +116,12 @@ def test_options_change_the_counts():
 def test_bad_input(kwargs, err, match):
     with pytest.raises(err, match=match):
         photos.load_photo_patches(**kwargs)
+
+
+def test_the_course_switch_gives_the_photo_patches_offline(monkeypatch, patches):
+    """data.load_natural_images(): the photo patches unless VAE_COURSE_DATASET=cifar10."""
+    from vae_course import data
+
+    monkeypatch.delenv("VAE_COURSE_DATASET", raising=False)
+    d = data.load_natural_images()
+    assert d.name == "photo-patches" and torch.equal(d.test.x, patches.test.x)
