@@ -42,13 +42,19 @@ $(STAMP): pyproject.toml constraints.txt | $(VPY)
 	@touch $@
 	@echo ">>> $(VENV) is ready"
 
-setup: $(STAMP)
+# The JavaScript the website serves (widget manager, require.js, reveal.js: site/package.json),
+# fetched once with npm into build/js-cache/ (without npm the site falls back and has no slides).
+JS := build/js-cache/.complete
+$(JS): site/package.json | $(STAMP)
+	$(VPY) scripts/build_site.py --fetch-js
+
+setup: $(STAMP) $(JS)
 
 # Both run every notebook with VAE_COURSE_DATASET=$(DATASET) and THREADS threads; course writes
 # everything under build/ (figures in build/figures), figures writes the committed figures/.
 COURSE_ENV = VAE_COURSE_DATASET="$(DATASET)" VAE_COURSE_THREADS="$(THREADS)"
 
-course: $(STAMP)
+course: $(STAMP) $(JS)
 	@echo ">>> Running every notebook in the default mode (minutes on a laptop CPU), then building build/site/"
 	$(COURSE_ENV) $(VPY) scripts/build_course.py --figures build/figures
 
@@ -56,14 +62,14 @@ figures: $(STAMP)
 	@echo ">>> Running every notebook in the default mode to regenerate figures/"
 	$(COURSE_ENV) $(VPY) scripts/build_course.py --figures figures --no-site
 
-site: $(STAMP)
+site: $(STAMP) $(JS)
 	@echo ">>> Rebuilding build/site/ from build/executed/ (the notebooks are not run)"
 	$(VPY) scripts/build_site.py
 
 # One pytest run: unit tests in tests/ and every notebook under nbval, fast mode.
 # Figures made by the tests go to build/test-figures, never to the committed figures/.
 # pytest's exit status is also written to build/pytest-exit-status for .ci/run.
-test: $(STAMP)
+test: $(STAMP) $(JS)
 	@echo ">>> Running the unit tests and every notebook (VAE_COURSE_FAST=1)"
 	@mkdir -p build/test-figures
 	@status=0; \

@@ -185,12 +185,12 @@ def _npm_pack(npm, spec, dest: Path, timeout):
     return found[-1]
 
 
-def fetch_js_packages(cache=None, npm=None, timeout=300.0, quiet=False):
+def fetch_js_packages(cache=None, npm=None, timeout=300.0, quiet=False, fetch=True):
     """``{npm package: unpacked folder}`` for the pins of site/package.json, or None without npm.
 
     A folder in ``$VAE_COURSE_SITE_JS`` named like the cache's (``<name>@<version>``, with '/'
     as '+') is used first; then the cache; otherwise ``npm pack`` fetches the tarball (the
-    package alone, no dependencies).
+    package alone, no dependencies). ``fetch=False`` never asks npm (the tests: no network).
     """
     pins = npm_pins()
     cache = Path(cache) if cache is not None else JS_CACHE
@@ -202,9 +202,10 @@ def fetch_js_packages(cache=None, npm=None, timeout=300.0, quiet=False):
         key = f"{name}@{version}".replace("/", "+")
         hit = next((s / key for s in sources if (s / key / "package.json").is_file()), None)
         if hit is None:
-            if npm is None:
+            if npm is None or not fetch:
                 if not quiet:
-                    print(f"npm not found: cannot fetch {name}@{version}", file=sys.stderr)
+                    why = "npm not found" if fetch else f"not in {cache} (make setup fetches it)"
+                    print(f"{why}: no {name}@{version}", file=sys.stderr)
                 return None
             try:
                 with tempfile.TemporaryDirectory() as tmp:
@@ -443,11 +444,12 @@ def stage_notebook(executed: Path, name: str, stage: Path, links: str):
 
 
 def build_site(executed_dir: Path, out: Path, *, student_dir=None, notebooks_dir=None, stage=None,
-               slides: bool = True, quiet: bool = False) -> dict:
+               slides: bool = True, quiet: bool = False, fetch: bool = True) -> dict:
     """Build the site from the executed notebooks of ``executed_dir`` into ``out``; returns a summary.
 
     ``student_dir``: nbgrader's student notebooks (scripts/release.py), offered for download
-    when given and present; ``notebooks_dir``: the instructor notebooks (default notebooks/).
+    when given and present; ``notebooks_dir``: the instructor notebooks (default notebooks/);
+    ``fetch=False``: use the JavaScript already in the cache, never npm.
     """
     start = time.monotonic()
     executed_dir, out = Path(executed_dir), Path(out)
@@ -472,7 +474,7 @@ def build_site(executed_dir: Path, out: Path, *, student_dir=None, notebooks_dir
     if run.get("finished"):
         note += f", {run['finished']}"
     _write_if_changed(stage / "index.md", (SITE / "index.md").read_text(encoding="utf-8").replace("@RUN_NOTE@", note))
-    js = fetch_js_packages(quiet=quiet)
+    js = fetch_js_packages(quiet=quiet, fetch=fetch)
     widgets = copy_widget_manager(js, stage / "_static" / "widgets",
                                   stage / "extra" / "@jupyter-widgets" / "html-manager" / "dist")
     _write_if_changed(stage / "site_settings.json", json.dumps({
@@ -556,8 +558,18 @@ def main(argv=None) -> int:
     parser.add_argument("--student", type=Path, default=ROOT / "build" / "student" / "vae-course-student" / "notebooks",
                         metavar="DIR", help="nbgrader's student notebooks, offered for download when present")
     parser.add_argument("--no-slides", action="store_true", help="leave the reveal.js decks out")
+    parser.add_argument("--fetch-js", action="store_true",
+                        help="only fetch the JavaScript of site/package.json into build/js-cache (make setup does)")
     parser.add_argument("--show-warnings", action="store_true", help="print Sphinx's warnings")
     args = parser.parse_args(argv)
+    if args.fetch_js:
+        found = fetch_js_packages()
+        if found is None:
+            print("build_site: the site will show the widgets' static pictures and have no slides", file=sys.stderr)
+            return 0  # not an error: the site falls back
+        (JS_CACHE / ".complete").write_text(json.dumps({k: str(v) for k, v in found.items()}, indent=1))
+        print("JavaScript for the site: " + ", ".join(f"{k} {v.name.split('@')[-1]}" for k, v in found.items()))
+        return 0
     try:
         summary = build_site(args.executed, args.out, student_dir=args.student, slides=not args.no_slides)
     except (FileNotFoundError, RuntimeError, ValueError) as err:

@@ -165,8 +165,10 @@ def site(tmp_path_factory):
     student = work / "student"
     student.mkdir()
     shutil.copy(source / "07_vae.ipynb", student / "07_vae.ipynb")  # stands in for nbgrader's release
+    # no network: the JavaScript comes from build/js-cache, which make setup fills (scripts/build_site.py
+    # --fetch-js); without it the widgets show their pictures and the slide tests skip
     summary = build_site.build_site(executed, work / "site", student_dir=student, notebooks_dir=source,
-                                    quiet=True)
+                                    quiet=True, fetch=False)
     return summary
 
 
