@@ -311,8 +311,9 @@ def slide_cells(nb):
     - the title: a title slide; a ``##`` or ``###`` heading starts a slide;
     - the prose of "Learning objectives" and "Summary" is kept whole; other prose is left
       out, but its display equations ($$...$$, align, equation) are shown, at most three a slide;
-    - a code cell's figures go on the slide of the heading just before, or on a slide of their
-      own under the current heading; its code is left out (except in the sections above).
+    - a code cell's figures go one a slide: the first on the slide of the heading just before
+      (or of its shown code), the others on slides of their own under the current heading;
+      the code is left out; sections shown as a heading only show no figures.
 
     ``slide_type`` is reveal's: 'slide' or '-' (same slide); the deck is one row, so the
     arrow keys and space step through all of it.
@@ -367,10 +368,11 @@ def slide_cells(nb):
             if images and not section.lower().startswith(HEADING_ONLY_SECTIONS):
                 shown = SLIDE_CODE_TAG in tags or SLIDE_TAG in tags
                 bare_heading = bool(deck) and re.fullmatch(r"#{2,3} .*", deck[-1][1]) is not None
-                if shown or bare_heading:  # on the slide of the code, or of the heading just before
-                    deck.append(("-", "\n".join(images), "markdown"))
-                else:
-                    deck.append(("slide", (f"### {heading}\n\n" if heading else "") + "\n".join(images), "markdown"))
+                for number, image in enumerate(images):  # one figure a slide
+                    if number == 0 and (shown or bare_heading):  # on the slide of the code, or of the heading
+                        deck.append(("-", image, "markdown"))
+                    else:
+                        deck.append(("slide", (f"### {heading}\n\n" if heading else "") + image, "markdown"))
                 equations = 0
     return [d for d in deck if d[1].strip()]
 

@@ -87,7 +87,9 @@ def test_slide_cells_keep_headings_equations_figures_and_tagged_cells():
              ("md", "Shown whole.", {"tags": ["slide"]}),
              ("code", "answer = 1", {"nbgrader": {"solution": True}}))
     nb.cells.insert(7, figure)
-    nb.cells += [nbformat.v4.new_markdown_cell("## 2. Pictures"), copy.deepcopy(figure),
+    two = copy.deepcopy(figure)
+    two.outputs.append(copy.deepcopy(two.outputs[0]))
+    nb.cells += [nbformat.v4.new_markdown_cell("## 2. Pictures"), two,
                  nbformat.v4.new_markdown_cell("## References\n\n$$e = f$$"), copy.deepcopy(figure)]
     deck = build_site.slide_cells(nb)
     assert deck[:6] == [("slide", "# 42 · Title", "markdown"), ("slide", "## Learning objectives", "markdown"),
@@ -99,7 +101,8 @@ def test_slide_cells_keep_headings_equations_figures_and_tagged_cells():
     # a figure right after a heading joins its slide; the references show their heading only
     assert deck[9] == ("slide", "## 2. Pictures", "markdown")
     assert deck[10][0] == "-" and deck[10][1].startswith('<img src="data:image/png;base64,')
-    assert deck[11:] == [("slide", "## References", "markdown")], deck[11:]
+    assert deck[11][0] == "slide" and deck[11][1].startswith('### 2. Pictures\n\n<img src="data:image/png;base64,')
+    assert deck[12:] == [("slide", "## References", "markdown")], deck[12:]
 
 
 def test_launch_links_name_colab_binder_downloads_and_slides():
