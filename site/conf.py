@@ -68,7 +68,7 @@ html_css_files = ["course.css"]
 html_extra_path = ["extra"]  # slides/ and downloads/, copied as they are
 html_last_updated_fmt = None
 html_show_sourcelink = False
-html_copy_source = False
+html_copy_source = True  # the header's download button offers the notebook as it ran
 html_theme_options = {
     "repository_url": SETTINGS["repository"],
     "repository_branch": SETTINGS["git_ref"],
