@@ -225,8 +225,10 @@ def test_split_subset(digits):
         digits.train.subset(0)
 
 
-def test_shapes_generator_is_reachable_from_data():
-    from vae_course import metrics, shapes, disentanglement
+def test_the_shapes_generator_lives_in_shapes_and_the_old_name_warns():
+    from vae_course import shapes
 
-    assert data.make_shapes is shapes.make_shapes
-    assert metrics.mutual_information_gap is disentanglement.mutual_information_gap
+    with pytest.warns(DeprecationWarning, match="vae_course.shapes.make_shapes"):
+        assert data.make_shapes is shapes.make_shapes
+    with pytest.raises(AttributeError, match="no_such_name"):
+        data.no_such_name

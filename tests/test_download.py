@@ -452,7 +452,7 @@ def test_arguments_are_checked(env, tmp_path, monkeypatch):
         load_full("mnist", download="yes")
     with pytest.raises(TypeError, match="val_size must be an int"):
         load_full("mnist", val_size=0.1)
-    with pytest.raises(ValueError, match="seed must be >= 0"):
+    with pytest.raises(ValueError, match="seed must be an int >= 0"):
         load_full("mnist", seed=-1)
     with pytest.raises(TypeError, match="root must be a path"):
         load_full("mnist", root=5)

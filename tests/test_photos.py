@@ -96,7 +96,7 @@ def test_options_change_the_counts():
 @pytest.mark.parametrize(
     "kwargs, err, match",
     [
-        ({"size": 2}, ValueError, "size must be >= 4"),
+        ({"size": 2}, ValueError, "size must be an int >= 4"),
         ({"size": 32.0}, TypeError, "size must be an int"),
         ({"stride": 0}, ValueError, "stride"),
         ({"block": 99}, ValueError, "multiple"),
@@ -106,7 +106,7 @@ def test_options_change_the_counts():
         ({"scales": (1, 1)}, ValueError, "repeat"),
         ({"scales": 2}, TypeError, "scales"),
         ({"scales": (1, 0)}, ValueError, r"scales\[1\]"),
-        ({"val_fraction": 0.5}, ValueError, r"val_fraction must be in \[0, 0.5\)"),
+        ({"val_fraction": 0.5}, ValueError, r"val_fraction must be a number in \[0, 0.5\)"),
         ({"test_fraction": -0.1}, ValueError, "test_fraction"),
         ({"test_fraction": "0.1"}, TypeError, "test_fraction"),
         ({"seed": -1}, ValueError, "seed"),

@@ -51,11 +51,9 @@ def pick(fast, full):
 
 def seed_everything(seed: int = 0) -> int:
     """Seed python's ``random``, numpy and torch (CPU and all GPUs); return the seed."""
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise TypeError(f"seed must be an int, got {type(seed).__name__}")
-    if not 0 <= int(seed) < 2**32:
-        raise ValueError(f"seed must be in [0, 2**32), got {seed}")
-    seed = int(seed)
+    from .validation import check_int
+
+    seed = check_int("seed", seed, minimum=0, maximum=2**32 - 1)
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)  # also seeds every CUDA device

@@ -18,6 +18,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .validation import check_int, check_number, check_tensor
+
 __all__ = [
     "Split",
     "ImageData",
@@ -34,8 +36,6 @@ __all__ = [
     "CORRUPTIONS",
     "sample_gmm_2d",
     "batches",
-    "ShapesData",
-    "make_shapes",
 ]
 
 
@@ -87,33 +87,16 @@ class ImageData:
 # ----------------------------------------------------------------------------- checks
 
 
-def _check_int(name, value, minimum=None, maximum=None):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if minimum is not None and value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    if maximum is not None and value > maximum:
-        raise ValueError(f"{name} must be <= {maximum}, got {value}")
+# Argument checks come from the one validation module; these names keep the calls short.
+_check_int = check_int
 
 
-def _check_fraction(name, value, low=0.0, high=1.0, closed_high=True):
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
-        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
-    ok = low <= value <= high if closed_high else low <= value < high
-    if not ok or np.isnan(value):
-        bracket = "]" if closed_high else ")"
-        raise ValueError(f"{name} must be in [{low}, {high}{bracket}, got {value}")
+def _check_fraction(name, value, low=0.0, high=1.0):
+    return check_number(name, value, minimum=low, maximum=high)
 
 
 def _check_images(name, x):
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
-    if not x.is_floating_point():
-        raise TypeError(f"{name} must be a floating-point tensor, got dtype {x.dtype}")
-    if x.numel() and (x.min() < 0 or x.max() > 1):
-        raise ValueError(
-            f"{name} must hold values in [0, 1], got min {x.min().item():.3g} and max {x.max().item():.3g}"
-        )
+    return check_tensor(name, x, minimum=0.0, maximum=1.0, what="images with values in [0, 1]")
 
 
 # ----------------------------------------------------------------------------- datasets
@@ -439,5 +422,16 @@ def batches(*tensors: torch.Tensor, batch_size: int = 128, shuffle: bool = True,
         yield chunk if len(chunk) > 1 else chunk[0]
 
 
-# Images of simple shapes with known generative factors (notebook 08) live in their own module.
-from .shapes import ShapesData, make_shapes  # noqa: E402
+
+
+def __getattr__(name):
+    # Images of simple shapes with known generative factors live in vae_course.shapes; the old
+    # re-export here still works, with a warning that names the new place.
+    if name in ("ShapesData", "make_shapes"):
+        import warnings
+
+        from . import shapes
+
+        warnings.warn(f"vae_course.data.{name} is deprecated; use vae_course.shapes.{name}", DeprecationWarning, stacklevel=2)
+        return getattr(shapes, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

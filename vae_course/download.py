@@ -39,6 +39,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .validation import check_bool, check_int
+
 __all__ = [
     "FULL_DATASETS",
     "DownloadError",
@@ -121,17 +123,11 @@ def _check_name(name) -> str:
 
 
 def _check_bool(arg, value):
-    if not isinstance(value, bool):
-        raise TypeError(f"{arg} must be True or False, got {value!r}")
+    check_bool(arg, value)
 
 
 def _check_int(arg, value, minimum=None, maximum=None):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{arg} must be an int, got {type(value).__name__}")
-    if minimum is not None and value < minimum:
-        raise ValueError(f"{arg} must be >= {minimum}, got {value}")
-    if maximum is not None and value > maximum:
-        raise ValueError(f"{arg} must be <= {maximum}, got {value}")
+    check_int(arg, value, minimum=minimum, maximum=maximum)
 
 
 def cache_dir(root: str | os.PathLike | None = None) -> Path:

@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from .data import ImageData, Split
+from .validation import check_int, check_number
 
 __all__ = ["PHOTO_NAMES", "load_photos", "load_photo_patches"]
 
@@ -30,19 +31,14 @@ PHOTO_NAMES = ("china", "flower")  # the label of a patch is the index of its ph
 
 
 def _check_int(name, value, minimum):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return int(value)
+    return check_int(name, value, minimum=minimum)
 
 
 def _check_fraction(name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
-    if not 0.0 <= value < 0.5:  # NaN fails too
-        raise ValueError(f"{name} must be in [0, 0.5), got {value}")
-    return float(value)
+    value = check_number(name, value, minimum=0.0)
+    if not value < 0.5:
+        raise ValueError(f"{name} must be a number in [0, 0.5), got {value:g}")
+    return value
 
 
 def load_photos() -> torch.Tensor:
