@@ -4,11 +4,12 @@
 2. a plain PyTorch loop over in-memory tensors (randperm + slicing),
 3. a plain PyTorch loop over torch.utils.data.DataLoader(TensorDataset).
 
-The data are the offline digits at 28x28, tiled to --n examples so an epoch is long
-enough to time. The loops take turns for --rounds rounds (so a change in the machine's load
+The data are the course's default images (load_data(): real MNIST digits, 28x28), tiled
+to --n examples so an epoch is long enough to time. --threads sets torch's CPU thread count
+(the course uses 1, see vae_course.config.cpu_threads); run it with 1 and with 2 to compare. The loops take turns for --rounds rounds (so a change in the machine's load
 affects all three alike); each turn is one warm-up epoch and --epochs timed epochs, and the
 median over all timed epochs is reported.
-Usage:  OMP_NUM_THREADS=1 python benchmarks/train_speed.py [--n 12000] [--epochs 2] [--rounds 3]
+Usage:  OMP_NUM_THREADS=1 python benchmarks/train_speed.py [--n 12000] [--epochs 2] [--rounds 3] [--threads 1]
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 from vae_course import data, losses, models, train
+from vae_course.kl import kl_diag_gaussian_to_standard_normal
 
 
 def make_model(seed: int) -> models.VAE:
@@ -29,7 +31,7 @@ def make_model(seed: int) -> models.VAE:
 
 def neg_elbo(model, x):
     out, mu, logvar = model(x)
-    return -losses.bernoulli_log_likelihood(x, out).mean() + losses.gaussian_kl(mu, logvar).mean()
+    return -losses.bernoulli_log_likelihood(x, out).mean() + kl_diag_gaussian_to_standard_normal(mu, logvar).mean()
 
 
 def course_loop(x, epochs, batch_size):
@@ -74,13 +76,16 @@ def dataloader_loop(x, epochs, batch_size):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--n", type=int, default=12_000, help="training examples (the digits tiled)")
+    parser.add_argument("--n", type=int, default=12_000, help="training examples (the default data tiled)")
     parser.add_argument("--epochs", type=int, default=2, help="timed epochs per turn (after one warm-up)")
     parser.add_argument("--rounds", type=int, default=3, help="turns of each loop, interleaved")
     parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's own choice)")
     args = parser.parse_args()
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
 
-    x = data.load_digits().train.x
+    x = data.load_data().train.x
     x = x.repeat((args.n + len(x) - 1) // len(x), 1, 1, 1)[: args.n].contiguous()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {args.n} examples, batch {args.batch_size}")
     runs = {"course loop (vae_course.train)": course_loop, "plain loop over tensors": tensor_loop,

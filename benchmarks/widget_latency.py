@@ -45,7 +45,7 @@ def _explorers():
     snaps = mixtures.GaussianMixtureEM(3, max_iter=30, init="random", seed=0, keep_snapshots=True).fit(X).snapshots_
     yield f"em_stepper (N=500, K=3, {len(snaps)} steps)", lambda: widgets.em_stepper(X, snaps), \
         [{"step": i % len(snaps)} for i in range(1, 12)]
-    images = data.load_digits().test.x[:8]
+    images = data.load_data().test.x[:8]
     yield "denoising_explorer (Autoencoder, 8 images)", lambda: widgets.denoising_explorer(ae, images), \
         [{"kind": k, "level": float(lv)} for k in ("mask", "gaussian", "salt_pepper")
          for lv in (0.1, 0.3, 0.5, 0.7)]
