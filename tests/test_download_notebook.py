@@ -85,3 +85,59 @@ def test_notebook_runs_on_downloaded_mnist(mnist_server):
         for cell in nb.cells if cell.cell_type == "code" for out in cell.get("outputs", [])
     )
     assert "ImageData('mnist', image_shape=(1, 28, 28), train=833, val=167, test=200" in text, text[:3000]
+
+
+# ----------------------------------------------------------------------------- notebook 11 on CIFAR-10 files
+
+NOTEBOOK_11 = NOTEBOOK.parent / "11_natural_images.ipynb"
+
+
+def natural_cifar_archive() -> bytes:
+    """A cifar-10-python.tar.gz in the real format, holding real photographs: 32x32 patches of
+    scikit-learn's sample photos (so the notebook's checks hold), labelled by photograph (0 or 1)."""
+    from test_download import cifar_tar
+
+    from vae_course import photos
+
+    patches = photos.load_photo_patches()
+    def rows(x, n):
+        return (x[:n] * 255).round().to(dtype=__import__("torch").uint8).reshape(n, 3072).numpy()
+    order = np.random.default_rng(0).permutation(len(patches.train.x))[:1000]
+    train, train_y = rows(patches.train.x[order], 1000), patches.train.y[order].tolist()
+    test, test_y = rows(patches.test.x, 200), patches.test.y[:200].tolist()
+    batches = [(train[i * 200:(i + 1) * 200], train_y[i * 200:(i + 1) * 200]) for i in range(5)]
+    batches.append((test, test_y))
+    return cifar_tar(batches)
+
+
+@pytest.mark.skipif(not NOTEBOOK_11.exists(), reason="notebook 11 is not in this checkout")
+def test_notebook_11_runs_on_downloaded_cifar10(tmp_path, monkeypatch):
+    body = natural_cifar_archive()
+    server = Server()
+    server.files["/cifar10/cifar-10-python.tar.gz"] = body
+    registry = tmp_path / "registry.txt"
+    registry.write_text(f"cifar10/cifar-10-python.tar.gz {md5(body)}\n")
+    cache = tmp_path / "cache"
+    for var in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    monkeypatch.setenv("VAE_COURSE_DATASET", "cifar10")
+    monkeypatch.setenv("VAE_COURSE_FAST", "1")
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    monkeypatch.setenv("VAE_COURSE_FIGURES", str(tmp_path / "figures"))
+    monkeypatch.setenv(download.CACHE_ENV, str(cache))
+    monkeypatch.setenv(download.MIRROR_ENV, server.url)
+    monkeypatch.setenv(download.REGISTRY_ENV, str(registry))
+    try:
+        nb = nbformat.read(NOTEBOOK_11, as_version=4)
+        NotebookClient(nb, timeout=600, kernel_name="python3",
+                       resources={"metadata": {"path": str(NOTEBOOK_11.parent)}}).execute()
+    finally:
+        server.close()
+    assert server.requests == {"/cifar10/cifar-10-python.tar.gz": 1}
+    assert (cache / "cifar10" / "cifar-10-python.tar.gz").read_bytes() == body
+    text = "\n".join(
+        out.get("text", "") + str(out.get("data", {}).get("text/plain", ""))
+        for cell in nb.cells if cell.cell_type == "code" for out in cell.get("outputs", [])
+    )
+    assert "ImageData('cifar10', image_shape=(3, 32, 32)" in text, text[:3000]
