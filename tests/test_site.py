@@ -273,7 +273,8 @@ def test_site_holds_every_notebook_api_page_download_and_deck(site):
     assert 'id="vae_course.losses.negative_elbo"' in losses, "negative_elbo is not documented"
     # the header's download button: the notebook as it ran
     assert 'href="_sources/00_start_here.ipynb"' in (out / "00_start_here.html").read_text(encoding="utf-8")
-    assert nbformat.read(out / "_sources" / "00_start_here.ipynb", as_version=4).cells[2].outputs is not None
+    ran = nbformat.read(out / "_sources" / "00_start_here.ipynb", as_version=4)
+    assert any(cell.get("outputs") for cell in ran.cells if cell.cell_type == "code"), "no outputs in the download"
     assert (out / "_static" / "mathjax" / "tex-chtml.js").is_file()
     assert (out / "searchindex.js").is_file()
     page07 = (out / "07_vae.html").read_text(encoding="utf-8")
