@@ -13,8 +13,8 @@ word of 07's prose). Then:
   file missing; no raw TeX is visible; images load; the search finds a term from 07; the
   next links reach every notebook; a deck advances. Screenshots go to build/screenshots/.
 
-Time: about 2 minutes on a quiet 2-core machine (running two notebooks, Sphinx, ~30 page
-loads); up to 5 on a busy one.
+Time: 2 min 15 s to 3 min 10 s measured on the shared 2-core machine (load 3 to 12), most of
+it running two notebooks and Sphinx, and about 30 page loads.
 """
 import copy
 import functools

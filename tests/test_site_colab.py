@@ -2,7 +2,8 @@
 
 The install cell is run for real in a fresh virtual environment without vae_course,
 installing a wheel built from a local copy of the package (no network: pip may not use an index), then
-run again to show it is a no-op once the package is there. About 15 s, most of it venv.
+run again to show it is a no-op once the package is there. About 20 s, most of it creating
+the venv and pip.
 """
 import contextlib
 import io
