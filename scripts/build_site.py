@@ -300,6 +300,20 @@ def _image_outputs(cell):
     return images
 
 
+def _lead_sentence(text: str, limit: int = 200) -> str:
+    """The first sentence of the first paragraph of ``text`` when it is short, whole and plain
+    (no display math, no list, inline math closed), else ''."""
+    paragraph = next((p.strip() for p in re.split(r"\n\s*\n", text) if p.strip()), "")
+    if not paragraph or paragraph.startswith(("$$", "-", "*", "|", "<", ">", "```", "\\begin", "1.")):
+        return ""
+    paragraph = " ".join(paragraph.split())
+    match = re.match(r"(.+?[.:!?])(\s|$)", paragraph)
+    sentence = match.group(1) if match else paragraph
+    if len(sentence) > limit or sentence.count("$") % 2 or "$$" in sentence:
+        return ""
+    return sentence
+
+
 def slide_cells(nb):
     """The deck of a notebook as ``[(slide_type, markdown or code source, kind)]``.
 
@@ -310,7 +324,8 @@ def slide_cells(nb):
     - ``slide-code``: the code on a new slide (cut at 15 lines), then its figures;
     - the title: a title slide; a ``##`` or ``###`` heading starts a slide;
     - the prose of "Learning objectives" and "Summary" is kept whole; other prose is left
-      out, but its display equations ($$...$$, align, equation) are shown, at most three a slide;
+      out, except the first sentence under a heading (when short), but its display
+      equations ($$...$$, align, equation) are shown, at most three a slide;
     - a code cell's figures go one a slide: the first on the slide of the heading just before
       (or of its shown code), the others on slides of their own under the current heading;
       the code is left out; sections shown as a heading only show no figures.
@@ -353,6 +368,9 @@ def slide_cells(nb):
             if in_full and "\n".join(text_lines).strip():
                 deck.append(("-", "\n".join(text_lines), "markdown"))
             elif not section.lower().startswith(HEADING_ONLY_SECTIONS):
+                lead = _lead_sentence("\n".join(text_lines))
+                if lead and deck and re.fullmatch(r"#{2,3} .*", deck[-1][1]):  # a line under a heading
+                    deck.append(("-", f'<p class="course-slide-lead">{lead}</p>', "markdown"))
                 for match in _DISPLAY_MATH.finditer(cell.source):
                     if equations >= MAX_EQUATIONS_PER_SLIDE:
                         deck.append(("slide", f"### {heading} (continued)" if heading else "", "markdown"))

@@ -92,9 +92,11 @@ def test_slide_cells_keep_headings_equations_figures_and_tagged_cells():
     nb.cells += [nbformat.v4.new_markdown_cell("## 2. Pictures"), two,
                  nbformat.v4.new_markdown_cell("## References\n\n$$e = f$$"), copy.deepcopy(figure)]
     deck = build_site.slide_cells(nb)
-    assert deck[:6] == [("slide", "# 42 · Title", "markdown"), ("slide", "## Learning objectives", "markdown"),
+    assert deck[:7] == [("slide", "# 42 · Title", "markdown"), ("slide", "## Learning objectives", "markdown"),
                         ("-", "\n- one\n- two", "markdown"), ("slide", "## 1. The bound", "markdown"),
+                        ("-", '<p class="course-slide-lead">Prose.</p>', "markdown"),
                         ("-", "$$a = b$$", "markdown"), ("-", "$$c = d$$", "markdown")]
+    del deck[4]
     assert deck[6] == ("slide", "def f():\n    pass", "code")
     assert deck[7][0] == "slide" and deck[7][1].startswith("### 1. The bound\n\n<img src=\"data:image/png;base64,")
     assert deck[8] == ("slide", "Shown whole.", "markdown")
@@ -103,6 +105,15 @@ def test_slide_cells_keep_headings_equations_figures_and_tagged_cells():
     assert deck[10][0] == "-" and deck[10][1].startswith('<img src="data:image/png;base64,')
     assert deck[11][0] == "slide" and deck[11][1].startswith('### 2. Pictures\n\n<img src="data:image/png;base64,')
     assert deck[12:] == [("slide", "## References", "markdown")], deck[12:]
+
+
+def test_lead_sentence_is_short_whole_and_plain():
+    assert build_site._lead_sentence("\nThe KL term of $q$ is closed. More follows.\n\nNext.") == "The KL term of $q$ is closed."
+    assert build_site._lead_sentence("A list:\n- one") == "A list:"
+    assert build_site._lead_sentence("$$x$$ first") == ""
+    assert build_site._lead_sentence("Inline $a. b$ cut") == ""  # the cut would split the math
+    assert build_site._lead_sentence("word " * 60 + ".") == ""
+    assert build_site._lead_sentence("") == ""
 
 
 def test_launch_links_name_colab_binder_downloads_and_slides():
