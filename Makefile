@@ -99,7 +99,7 @@ constraints: $(STAMP)
 	@echo ">>> Writing constraints.txt from $(VENV)"
 	@{ sed -n '1,3p' constraints.txt; \
 	  $(VPY) -m pip freeze --exclude-editable | grep -v -i -E '^(vae[-_]course|torchvision)==' | sed -E 's/\+[A-Za-z0-9.]+$$//'; \
-	  grep -A1 '^# Not installed' constraints.txt; } > constraints.txt.new
+	  grep -A1 '^# Not installed' constraints.txt || true; } > constraints.txt.new
 	@mv constraints.txt.new constraints.txt
 
 clean:
