@@ -91,6 +91,9 @@ def main(argv=None) -> int:
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="LocalCluster sizes to time")
     parser.add_argument("--before", metavar="REV", help="also time the grade.py of this commit (e.g. 99acb35)")
     parser.add_argument("--timeout", type=int, default=600, help="seconds per cell (default: 600)")
+    parser.add_argument("--demo", action="store_true",
+                        help="grade grading/demo_course.py's one small notebook instead of the course: the fixed cost "
+                             "per student (sandbox, imports) and how it scales with workers, in seconds")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args(argv)
     if args.students < 1 or any(w < 1 for w in args.workers):
@@ -100,7 +103,15 @@ def main(argv=None) -> int:
     runs = []
     with tempfile.TemporaryDirectory(prefix="vae-course-bench-") as tmp:
         tmp = Path(tmp)
-        notebooks = committed_notebooks(tmp / "course")
+        if args.demo:
+            from grading import demo_course
+
+            demo_course.write_course(tmp / "course")
+            notebooks = course.find_notebooks(tmp / "course")
+            if args.before:
+                parser.error("--before grades the whole course only (the old grade.py has no --notebooks)")
+        else:
+            notebooks = committed_notebooks(tmp / "course")
         subs = tmp / "submissions"
         for k in range(1, args.students + 1):
             folder = subs / f"student{k:02d}"
@@ -139,7 +150,8 @@ def main(argv=None) -> int:
                 cells = round(sum(sum(r["cells_seconds"].values()) for r in rows) / max(len(rows), 1), 1)
                 breakdown = {"student_seconds": mean("seconds"), "sandbox_seconds": mean("sandbox_seconds"),
                              "warm_imports_seconds": mean("preload_seconds"), "notebook_cells_seconds": cells,
-                             "judging_feedback_seconds": mean("judge_and_feedback_seconds")}
+                             "judging_feedback_seconds": mean("judge_and_feedback_seconds"),
+                             "sandbox_cpu_seconds": mean("sandbox_cpu_seconds")}
             run = {"run": label, "workers": workers, "cores": cores, "students": args.students,
                    "students_with_full_points": full, "wall_seconds": round(seconds, 1), "cpu_seconds": round(cpu, 1),
                    "trusted_run_seconds": fixed,

@@ -324,10 +324,11 @@ def _run(named_cells: list, course: Course, options: Options, scratch: Path) -> 
     outcome = sbx.run_sandboxed(job_dir, out_dir, package_dir(course, options), RUNNER, options.limits,
                                     wall, env_extra=env, sandbox=options.sandbox)
     results = {name: _read_results(out_dir / f"{name}.jsonl") for name, _ in named_cells}
-    try:
-        outcome.notes.append(f"preload {float(json.loads((out_dir / '_preload.json').read_text())['seconds']):.2f} s")
-    except (OSError, ValueError, KeyError, TypeError):
-        pass
+    for name, key in (("_preload.json", "preload"), ("_cpu.json", "cpu")):
+        try:
+            outcome.notes.append(f"{key} {float(json.loads((out_dir / name).read_text())['seconds']):.2f} s")
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
     return results, outcome
 
 
@@ -420,9 +421,10 @@ def grade_student(student: str, submissions: dict, course: Course, options: Opti
             shutil.rmtree(scratch, ignore_errors=True)
         if outcome.timed_out:
             problems.append(f"the sandbox ran past {options.notebook_timeout * len(plan) + 120:.0f} s and was killed")
-        problems.extend(n for n in outcome.notes if not n.startswith("preload "))
+        problems.extend(n for n in outcome.notes if not n.startswith(("preload ", "cpu ")))
         timing["sandbox_seconds"] = round(outcome.seconds, 2)
         timing["preload_seconds"] = next((float(n.split()[1]) for n in outcome.notes if n.startswith("preload ")), None)
+        timing["sandbox_cpu_seconds"] = next((float(n.split()[1]) for n in outcome.notes if n.startswith("cpu ")), None)
     rows, feedback = [], {}
     for name, nb in course.notebooks.items():
         cells = dict(plan).get(name)

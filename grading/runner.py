@@ -293,6 +293,10 @@ def main(argv) -> int:
         json.dump({"seconds": round(time.monotonic() - start, 3)}, f)
     for notebook in job["notebooks"]:
         run_notebook(notebook, argv[2], job)
+    import resource
+    use = [resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
+    with open(os.path.join(argv[2], "_cpu.json"), "w", encoding="utf-8") as f:   # the sandbox's CPU seconds
+        json.dump({"seconds": round(sum(u.ru_utime + u.ru_stime for u in use), 2)}, f)
     sys.stdout.flush()
     os._exit(0)
 
