@@ -363,6 +363,7 @@ def main(argv=None) -> int:
                                sandbox=not args.no_sandbox, limits=sandbox.Limits(memory_mb=args.memory_mb),
                                show_hidden=args.show_hidden, workdir=str(workdir))
     reports = Reports(output, fingerprint(courseobj, options), args.restart)
+    pipeline.package_dir(courseobj, options)    # the package copy, built once here rather than by every local worker
     texts, extra = {}, {}
     max_bytes = int(args.max_notebook_mb * 2**20)
     for s in students:
