@@ -138,6 +138,7 @@ def sandbox_argv(job_dir: Path, out_dir: Path, package_dir: Path, runner: Path, 
              "--ro-bind", str(runner), "/grading/runner.py",
              "--ro-bind", str(job_dir), "/grading/job",
              "--bind", str(out_dir), "/grading/out",
+             "--remount-ro", "/",              # the sandbox's own root: nothing to write outside /tmp and the results
              "--chdir", "/tmp", "--clearenv"]
     for key, value in env.items():
         argv += ["--setenv", key, value]

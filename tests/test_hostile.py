@@ -277,7 +277,7 @@ def test_nothing_changed_on_the_grading_machine(hostile_run):
     before, after = hostile_run["hashes"]
     assert before == after, "the instructor's course folder changed during grading"
     for folder in (ROOT / "vae_course", ROOT / "grading", ROOT / "scripts", ROOT / "notebooks",
-                   hostile_run["paths"]["subs"], *hostile_run["package_copies"]):
+                   hostile_run["paths"]["subs"] / "honest", *hostile_run["package_copies"]):
         assert not files_holding(folder, TOKEN), f"a submission wrote into {files_holding(folder, TOKEN)}"
     assert hostile_run["venv_bin"][0] == hostile_run["venv_bin"][1]
     for place in (Path("/tmp"), Path.home(), ROOT / "notebooks"):
@@ -306,13 +306,17 @@ def test_limits_show_in_the_feedback(hostile_run):
     assert re.search(r"stopped after \d+ ", (fb / "sleepers" / f"{demo.NAME}.html").read_text())
     assert "FOUND 0" in (fb / "read_answers" / f"{demo.NAME}.html").read_text()
     page = (fb / "write_everywhere" / f"{demo.NAME}.html").read_text()
-    assert "WROTE /" not in page and page.count("refused /") >= 10
+    # what lies under /tmp on this machine is, in the sandbox, in its own empty /tmp: writing there changes nothing
+    # here (test_nothing_changed_on_the_grading_machine); everything else must be refused
+    assert not re.search(r"WROTE /(?!tmp/)", page) and page.count("refused /") >= 7
 
 
 def test_feedback_never_shows_hidden_tests(hostile_run):
     fb = hostile_run["paths"]["output"] / "feedback"
     for page in fb.rglob("*.html"):
         text = page.read_text()
-        assert "x_secret" not in text and "BEGIN HIDDEN" not in text and "random batch" not in text, page
+        for hidden in ("BEGIN HIDDEN", "random batch", "hidden inputs", "linspace(-2.0", "count_positive, hidden"):
+            assert hidden not in text, (hidden, page)
     honest = (fb / "honest" / f"{demo.NAME}.html").read_text()
+    assert "x_secret" not in honest
     assert "5 / 5 points" in honest
