@@ -47,25 +47,41 @@ def real_digit_files() -> dict:
     }
 
 
-@pytest.fixture
-def mnist_server(tmp_path, monkeypatch):
-    files = real_digit_files()
+def serve_as(name, files, tmp_path, monkeypatch):
+    """Serve ``files`` (file name -> bytes) on 127.0.0.1 as data set ``name`` through the mirror
+    and registry variables, with an empty cache and the switch set to ``name``; the kernel a test
+    starts inherits this environment. Returns (server, cache folder)."""
     server = Server()
     for file, body in files.items():
-        server.files[f"/mnist/{file}"] = body
+        server.files[f"/{name}/{file}"] = body
     registry = tmp_path / "registry.txt"
-    registry.write_text("".join(f"mnist/{file} {md5(body)}\n" for file, body in files.items()))
+    registry.write_text("".join(f"{name}/{file} {md5(body)}\n" for file, body in files.items()))
     cache = tmp_path / "cache"
-    # The kernel inherits this process's environment.
     for var in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "all_proxy"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("NO_PROXY", "127.0.0.1")
-    monkeypatch.setenv("VAE_COURSE_DATASET", "mnist")
+    monkeypatch.setenv("VAE_COURSE_DATASET", name)
     monkeypatch.setenv("VAE_COURSE_FAST", "1")
     monkeypatch.setenv("MPLBACKEND", "Agg")
+    monkeypatch.setenv("VAE_COURSE_FIGURES", str(tmp_path / "figures"))
     monkeypatch.setenv(download.CACHE_ENV, str(cache))
     monkeypatch.setenv(download.MIRROR_ENV, server.url)
     monkeypatch.setenv(download.REGISTRY_ENV, str(registry))
+    return server, cache
+
+
+def notebook_text(nb) -> str:
+    """Every output of an executed notebook's code cells, as one text."""
+    return "\n".join(
+        out.get("text", "") + str(out.get("data", {}).get("text/plain", ""))
+        for cell in nb.cells if cell.cell_type == "code" for out in cell.get("outputs", [])
+    )
+
+
+@pytest.fixture
+def mnist_server(tmp_path, monkeypatch):
+    files = real_digit_files()
+    server, cache = serve_as("mnist", files, tmp_path, monkeypatch)
     yield server, files, cache
     server.close()
 
@@ -80,10 +96,7 @@ def test_notebook_runs_on_downloaded_mnist(mnist_server):
     assert {path: count for path, count in server.requests.items()} == {f"/mnist/{f}": 1 for f in files}
     assert {p.name: p.read_bytes() for p in (cache / "mnist").iterdir()} == files
     # and the notebook used them: 1,000 training images, a sixth for validation, 200 test images
-    text = "\n".join(
-        out.get("text", "") + str(out.get("data", {}).get("text/plain", ""))
-        for cell in nb.cells if cell.cell_type == "code" for out in cell.get("outputs", [])
-    )
+    text = notebook_text(nb)
     assert "ImageData('mnist', image_shape=(1, 28, 28), train=833, val=167, test=200" in text, text[:3000]
 
 
@@ -113,21 +126,7 @@ def natural_cifar_archive() -> bytes:
 @pytest.mark.skipif(not NOTEBOOK_11.exists(), reason="notebook 11 is not in this checkout")
 def test_notebook_11_runs_on_downloaded_cifar10(tmp_path, monkeypatch):
     body = natural_cifar_archive()
-    server = Server()
-    server.files["/cifar10/cifar-10-python.tar.gz"] = body
-    registry = tmp_path / "registry.txt"
-    registry.write_text(f"cifar10/cifar-10-python.tar.gz {md5(body)}\n")
-    cache = tmp_path / "cache"
-    for var in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "all_proxy"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
-    monkeypatch.setenv("VAE_COURSE_DATASET", "cifar10")
-    monkeypatch.setenv("VAE_COURSE_FAST", "1")
-    monkeypatch.setenv("MPLBACKEND", "Agg")
-    monkeypatch.setenv("VAE_COURSE_FIGURES", str(tmp_path / "figures"))
-    monkeypatch.setenv(download.CACHE_ENV, str(cache))
-    monkeypatch.setenv(download.MIRROR_ENV, server.url)
-    monkeypatch.setenv(download.REGISTRY_ENV, str(registry))
+    server, cache = serve_as("cifar10", {"cifar-10-python.tar.gz": body}, tmp_path, monkeypatch)
     try:
         nb = nbformat.read(NOTEBOOK_11, as_version=4)
         NotebookClient(nb, timeout=600, kernel_name="python3",
@@ -136,8 +135,5 @@ def test_notebook_11_runs_on_downloaded_cifar10(tmp_path, monkeypatch):
         server.close()
     assert server.requests == {"/cifar10/cifar-10-python.tar.gz": 1}
     assert (cache / "cifar10" / "cifar-10-python.tar.gz").read_bytes() == body
-    text = "\n".join(
-        out.get("text", "") + str(out.get("data", {}).get("text/plain", ""))
-        for cell in nb.cells if cell.cell_type == "code" for out in cell.get("outputs", [])
-    )
+    text = notebook_text(nb)
     assert "ImageData('cifar10', image_shape=(3, 32, 32)" in text, text[:3000]
