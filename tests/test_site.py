@@ -36,10 +36,7 @@ import build_course  # noqa: E402
 import build_site  # noqa: E402
 import colab_cell  # noqa: E402
 
-CHROMIUM = os.environ.get("VAE_COURSE_CHROMIUM", "/usr/bin/chromium")
 SHOTS = ROOT / "build" / "screenshots"
-ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
 EXECUTE = ("00_",)  # run in fast mode for the site (the shortest); the others are shown as committed
 SEARCH_TERM = "manifold"  # a word of 07's prose (checked below)
 
@@ -294,18 +291,6 @@ def test_site_holds_every_notebook_api_page_download_and_deck(site):
 
 
 # ----------------------------------------------------------------------------- in the browser
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"chromium not found at {CHROMIUM}: run scripts/install_browser.sh "
-                    "(apt-get install -y chromium) or set VAE_COURSE_CHROMIUM")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed (pip install playwright)")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        yield b
-        b.close()
 
 
 @pytest.fixture(scope="module")
