@@ -177,3 +177,26 @@ def test_decoders_check_the_latent_width():
         ae.decode(torch.zeros(2))
     with pytest.raises(TypeError, match="floating"):
         vae.decode(torch.zeros(2, 3, dtype=torch.long))
+
+
+def test_decode_mean_is_the_likelihoods_mean_without_gradients():
+    z = torch.randn(5, 3, generator=torch.Generator().manual_seed(0))
+    vae = models.VAE(image_shape=(1, 4, 4), hidden=(8,), latent_dim=3, seed=0)
+    x = vae.decode_mean(z)
+    # a Bernoulli decoder's mean is the sigmoid of its logits: a probability per pixel
+    assert torch.allclose(x, torch.sigmoid(vae.decode(z)))
+    assert x.shape == (5, 1, 4, 4) and not x.requires_grad
+    gauss = models.VAE(image_shape=(1, 4, 4), hidden=(8,), latent_dim=3, likelihood="gaussian", seed=0)
+    assert torch.allclose(gauss.decode_mean(z), gauss.decode(z))  # a Gaussian's mean: the output itself
+    ae = models.Autoencoder(image_shape=(1, 4, 4), hidden=(8,), latent_dim=3, seed=0)
+    assert torch.allclose(ae.decode_mean(z), ae.decode(z).detach())
+    cvae = models.ConditionalVAE(image_shape=(1, 4, 4), hidden=(8,), latent_dim=3, num_classes=2, seed=0)
+    y = torch.tensor([0, 1, 1, 0, 1])
+    assert torch.allclose(cvae.decode_mean(z, y), torch.sigmoid(cvae.decode(z, y)))
+    # the label changes the image: the decoder sees it
+    assert not torch.allclose(cvae.decode_mean(z, torch.zeros(5, dtype=torch.long)),
+                              cvae.decode_mean(z, torch.ones(5, dtype=torch.long)))
+    with pytest.raises(TypeError, match="z must be a torch.Tensor"):
+        vae.decode_mean([[0.0, 0.0, 0.0]])
+    with pytest.raises(ValueError, match="y must have one label per example"):
+        cvae.decode_mean(z, torch.tensor([0, 1]))

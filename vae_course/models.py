@@ -209,6 +209,15 @@ class Autoencoder(nn.Module):
         _check_latent(z, self.latent_dim)
         return torch.sigmoid(self.decoder(z))
 
+    @torch.no_grad()
+    def decode_mean(self, z):
+        """The decoder's image f_theta(z) in [0, 1] without gradients, on ``z``'s device
+        (the same name as the VAEs' ``decode_mean``, so code can treat all three alike)."""
+        if not isinstance(z, torch.Tensor):
+            raise TypeError(f"z must be a torch.Tensor of shape (batch, {self.latent_dim}), got {type(z).__name__}")
+        p = next(self.parameters())
+        return self.decode(z.to(p.device, p.dtype)).to(z.device)
+
     def forward(self, x):
         """The reconstruction f_theta(g_phi(x)) in [0, 1], shape (batch, C, H, W)."""
         return self.decode(self.encode(x))
@@ -259,6 +268,18 @@ class VAE(nn.Module):
     def mean_image(self, out):
         """E[x | z] from the decoder's output: sigmoid(logits) or the Gaussian mean."""
         return torch.sigmoid(out) if self.likelihood == "bernoulli" else out
+
+    @torch.no_grad()
+    def decode_mean(self, z):
+        """E[x | z] for codes ``z`` (batch, latent_dim), without gradients: the pixel
+        probabilities (Bernoulli) or the means (Gaussian), shape (batch, C, H, W).
+
+        ``z`` is moved to the model's device and dtype; the images come back on ``z``'s device.
+        """
+        if not isinstance(z, torch.Tensor):
+            raise TypeError(f"z must be a torch.Tensor of shape (batch, {self.latent_dim}), got {type(z).__name__}")
+        p = self._param()
+        return self.mean_image(self.decode(z.to(p.device, p.dtype))).to(z.device)
 
     def forward(self, x, generator=None):
         """``(out, mu, logvar)``: the decoder's output for one z ~ q(z | x) and q's parameters.
@@ -357,6 +378,17 @@ class ConditionalVAE(VAE):
         x = self._images(x)
         out, mu, logvar = self(x, y, generator)
         return losses.negative_elbo(self.log_likelihood(x, out), mu, logvar, beta=beta)
+
+    @torch.no_grad()
+    def decode_mean(self, z, y):
+        """E[x | z, y] for codes ``z`` (batch, latent_dim) and labels ``y`` (one per code),
+        without gradients; the images come back on ``z``'s device."""
+        if not isinstance(z, torch.Tensor):
+            raise TypeError(f"z must be a torch.Tensor of shape (batch, {self.latent_dim}), got {type(z).__name__}")
+        p = self._param()
+        zz = z.to(p.device, p.dtype)
+        c = self._condition(y, len(zz)).to(p.device, p.dtype)
+        return self.mean_image(self.decode(zz, c)).to(z.device)
 
     @torch.no_grad()
     def sample(self, y, generator=None):
