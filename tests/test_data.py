@@ -125,7 +125,7 @@ def test_the_switch_picks_the_data_set(monkeypatch, capsys):
     # the digit notebooks cannot use colour images: they say so and keep the offline digits
     monkeypatch.setenv("VAE_COURSE_DATASET", "cifar10")
     assert data.load_data().name == "mnist-5k"
-    assert "notebook 11" in capsys.readouterr().out
+    assert "notebook 12" in capsys.readouterr().out
 
 
 def test_a_full_data_set_is_never_replaced_when_offline(monkeypatch, tmp_path):

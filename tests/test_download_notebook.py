@@ -100,9 +100,9 @@ def test_notebook_runs_on_downloaded_mnist(mnist_server):
     assert "ImageData('mnist', image_shape=(1, 28, 28), train=833, val=167, test=200" in text, text[:3000]
 
 
-# ----------------------------------------------------------------------------- notebook 11 on CIFAR-10 files
+# ----------------------------------------------------------------------------- notebook 12 on CIFAR-10 files
 
-NOTEBOOK_11 = NOTEBOOK.parent / "11_natural_images.ipynb"
+NOTEBOOK_11 = NOTEBOOK.parent / "12_natural_images.ipynb"
 
 
 def natural_cifar_archive() -> bytes:
@@ -123,7 +123,7 @@ def natural_cifar_archive() -> bytes:
     return cifar_tar(batches)
 
 
-@pytest.mark.skipif(not NOTEBOOK_11.exists(), reason="notebook 11 is not in this checkout")
+@pytest.mark.skipif(not NOTEBOOK_11.exists(), reason="notebook 12 is not in this checkout")
 def test_notebook_11_runs_on_downloaded_cifar10(tmp_path, monkeypatch):
     body = natural_cifar_archive()
     server, cache = serve_as("cifar10", {"cifar-10-python.tar.gz": body}, tmp_path, monkeypatch)
