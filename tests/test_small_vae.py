@@ -1,40 +1,33 @@
-"""Notebook 07 trains a VAE written out in the open and hands its weights to models.VAE.
-
-This checks that the hand-over is exact: the open class (copied here as notebook 07 writes
-it) and the package's class, with the same weights and the same noise, give the same loss.
+"""Notebook 07 trains a VAE written out in the open (``SmallVAE``) and says that the package's
+``models.VAE`` is the same network. This checks it: the class is read from the notebook itself,
+and with the weights copied over and the same noise both give the same loss and its parts,
+the same logits and the same ``decode_mean`` images.
 """
+import math
+from pathlib import Path
+
+import nbformat
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 from vae_course import models
 
+NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "07_vae.ipynb"
 
-class SmallVAE(nn.Module):
-    def __init__(self, D=784, H=400, J=20):
-        super().__init__()
-        self.enc_hidden = nn.Linear(D, H)
-        self.enc_mu, self.enc_logvar = nn.Linear(H, J), nn.Linear(H, J)
-        self.dec_hidden, self.dec_out = nn.Linear(J, H), nn.Linear(H, D)
 
-    def encode(self, x):
-        h = F.relu(self.enc_hidden(x.flatten(1)))
-        return self.enc_mu(h), self.enc_logvar(h)
-
-    def decode(self, z):
-        return self.dec_out(F.relu(self.dec_hidden(z)))
-
-    def loss(self, x, eps):
-        mu, logvar = self.encode(x)
-        z = mu + torch.exp(0.5 * logvar) * eps
-        logits = self.decode(z)
-        rec = F.binary_cross_entropy_with_logits(logits, x.flatten(1), reduction="none").sum(1)
-        kl = 0.5 * (mu**2 + logvar.exp() - 1 - logvar).sum(1)
-        return (rec + kl).mean(), rec.mean(), kl.mean()
+def small_vae_class():
+    """The SmallVAE class exactly as notebook 07 defines it."""
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    sources = [c.source for c in nb.cells if c.cell_type == "code" and c.source.startswith("class SmallVAE")]
+    assert len(sources) == 1, f"notebook 07 should define SmallVAE in one cell, found {len(sources)}"
+    namespace = {"math": math, "torch": torch, "nn": nn, "F": F}
+    exec(compile(sources[0], f"{NOTEBOOK.name}: SmallVAE", "exec"), namespace)
+    return namespace["SmallVAE"]
 
 
 def hand_over(small, vae):
-    """The weight copy of notebook 07, section 4."""
+    """Copy SmallVAE's weights into models.VAE (one head of 2J outputs holds mu's and logvar's rows)."""
     with torch.no_grad():
         vae.encoder.body[1].weight.copy_(small.enc_hidden.weight)
         vae.encoder.body[1].bias.copy_(small.enc_hidden.bias)
@@ -46,10 +39,12 @@ def hand_over(small, vae):
         vae.decoder.net[2].bias.copy_(small.dec_out.bias)
 
 
-def test_the_open_vae_and_the_package_vae_compute_the_same_loss():
+def test_the_open_vae_and_the_package_vae_are_the_same_network():
+    SmallVAE = small_vae_class()
     torch.manual_seed(0)
-    small = SmallVAE(J=20)
+    small = SmallVAE((1, 28, 28), H=400, J=20)
     vae = models.VAE((1, 28, 28), hidden=(400,), latent_dim=20, likelihood="bernoulli")
+    assert sum(p.numel() for p in small.parameters()) == sum(p.numel() for p in vae.parameters())
     hand_over(small, vae)
     x = torch.bernoulli(torch.rand(64, 1, 28, 28, generator=torch.Generator().manual_seed(1)))
     eps = torch.randn(64, 20, generator=torch.Generator().manual_seed(7))
@@ -57,6 +52,28 @@ def test_the_open_vae_and_the_package_vae_compute_the_same_loss():
     theirs = vae.loss(x, generator=torch.Generator().manual_seed(7))   # draws the same eps from the same seed
     for a, b in zip(ours, (theirs.total, theirs.reconstruction, theirs.kl)):
         assert torch.allclose(a, b, rtol=1e-5, atol=1e-4), (a, b)
-    # and the decoders agree on codes: same logits
-    z = torch.randn(5, 20)
+    # the encoders and decoders agree on their own: same (mu, logvar), same logits, same mean images
+    for a, b in zip(small.encode(x), vae.encode(x)):
+        assert torch.allclose(a, b, atol=1e-5)
+    z = torch.randn(5, 20, generator=torch.Generator().manual_seed(3))
     assert torch.allclose(small.decode(z), vae.decode(z).flatten(1), atol=1e-5)
+    mean_small, mean_vae = small.decode_mean(z), vae.decode_mean(z)
+    assert mean_small.shape == mean_vae.shape == (5, 1, 28, 28)
+    assert torch.allclose(mean_small, mean_vae, atol=1e-6)
+    assert not mean_small.requires_grad
+
+
+def test_small_vae_loss_is_the_negative_elbo_of_torch_distributions():
+    SmallVAE = small_vae_class()
+    torch.manual_seed(0)
+    small = SmallVAE((1, 28, 28), H=50, J=3).double()
+    x = torch.bernoulli(torch.rand(8, 1, 28, 28, generator=torch.Generator().manual_seed(2))).double()
+    eps = torch.randn(8, 3, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
+    total, rec, kl = small.loss(x, eps)
+    mu, logvar = small.encode(x)
+    q = torch.distributions.Normal(mu, torch.exp(0.5 * logvar))
+    logits = small.decode(mu + torch.exp(0.5 * logvar) * eps)
+    rec_ref = -torch.distributions.Bernoulli(logits=logits).log_prob(x.flatten(1)).sum(1).mean()
+    kl_ref = torch.distributions.kl_divergence(q, torch.distributions.Normal(0.0, 1.0)).sum(1).mean()
+    assert torch.allclose(rec, rec_ref, atol=1e-8) and torch.allclose(kl, kl_ref, atol=1e-10)
+    assert torch.allclose(total, rec_ref + kl_ref, atol=1e-8)
