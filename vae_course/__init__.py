@@ -8,7 +8,7 @@ Small modules, each named after what it holds:
 ``config``                seeding, device, run mode (fast / default), the figures folder
 ``data``                  datasets (MNIST and friends, 8x8 digits, 2-D mixtures), corruption,
                           binarisation, minibatches
-``shapes``                images of simple shapes with known generative factors (notebook 08)
+``shapes``                images of simple shapes with known generative factors (notebook 09)
 ``validation``            the argument checks every public function uses (one place)
 ``models``                encoders, decoders, ``Autoencoder``, ``VAE``, ``ConditionalVAE``
 ``losses``                per-example log-likelihoods (Bernoulli, Gaussian) and the training
@@ -26,6 +26,8 @@ Small modules, each named after what it holds:
 ``metrics``               Frechet distance, precision / recall on features
 ``features``              a small classifier whose features feed ``metrics``
 ``plots``                 the course's plots and ``save_figure``
+``diagrams``              pipeline diagrams of the autoencoder, the denoising autoencoder, the VAE
+                          and the conditional VAE (matplotlib figures sized for slides)
 ``widgets``               interactive explorers (a package: ``widgets.base`` and one module per
                           explorer)
 ``exercises``             readable checks for the exercises' visible tests

@@ -270,13 +270,13 @@ def load_data(name: str | None = None, *, seed: int = 0, root=None, download: bo
 
     The notebooks on grey digits (00-10) call ``load_data()``; when the switch names
     ``cifar10``, which those notebooks cannot use, they get ``mnist-5k`` and a printed note,
-    and notebook 11 gets CIFAR-10 through :func:`load_natural_images`.
+    and notebook 12 gets CIFAR-10 through :func:`load_natural_images`.
     """
     if name is None:
         name = selected_dataset()
         if name == "cifar10":
             print(
-                f"{DATASET_VARIABLE}=cifar10 selects the natural images of notebook 11; "
+                f"{DATASET_VARIABLE}=cifar10 selects the natural images of notebook 12; "
                 "this notebook works on grey 28 x 28 digits and uses the offline MNIST (mnist-5k)"
             )
             name = DEFAULT_DATASET
@@ -301,7 +301,7 @@ def load_data(name: str | None = None, *, seed: int = 0, root=None, download: bo
 
 
 def load_natural_images(name: str | None = None, *, seed: int = 0, root=None, download: bool = True) -> ImageData:
-    """Colour images for notebook 11: CIFAR-10 when asked for, else an offline photo-patch stand-in.
+    """Colour images for notebook 12: CIFAR-10 when asked for, else an offline photo-patch stand-in.
 
     ``name``: ``None`` (CIFAR-10 when ``$VAE_COURSE_DATASET=cifar10``, else ``'photos'``),
     ``'photos'`` (32 x 32 patches of scikit-learn's sample photographs, offline:

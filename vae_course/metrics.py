@@ -40,7 +40,7 @@ __all__ = [
 
 METHODS = ("eigh", "scipy")
 
-# The disentanglement score lives in vae_course.disentanglement (notebook 08).
+# The disentanglement score lives in vae_course.disentanglement (notebook 09).
 mutual_information_gap = deprecated_alias(_disentanglement.mutual_information_gap,
                                           "vae_course.metrics.mutual_information_gap",
                                           "vae_course.disentanglement.mutual_information_gap")
