@@ -15,7 +15,7 @@ and the shuffling:
 
 It prints both test losses (nats per image, averaged over seeds) and their relative
 difference, and exits with status 1 when that difference exceeds --tolerance (1%). For the
-course's model it also prints the importance-weighted bound -L_K (K = 1000 by default), a
+course's model it also prints the importance-weighted bound -L_S (S = 1000 by default), a
 tighter upper bound on the test negative log-likelihood.
 
 The data are the course's default (load_data(): 5,000 real MNIST digits, or the data set
@@ -129,7 +129,7 @@ def course_run(train_x, test_x, image_shape, seed, epochs, batch_size, lr, eval_
     totals = [train.evaluate(model, train.vae_loss(), test_x)["total"] for _ in range(eval_passes)]
     iw = float("nan")
     if iw_k and binarize:
-        bound = evaluation.importance_weighted_bound(model, test_x, K=iw_k,
+        bound = evaluation.importance_weighted_bound(model, test_x, S=iw_k,
                                                      generator=torch.Generator().manual_seed(30_000 + seed))
         iw = -bound.mean().item()
     return sum(totals) / len(totals), iw
@@ -188,7 +188,7 @@ def main(argv=None) -> int:
     print(f"  relative difference: {100 * rel:.2f}% (tolerance {100 * args.tolerance:.2f}%; "
           f"standard error of the mean difference {se:.2f} nats)")
     if binarize and args.iw_k:
-        print(f"  vae_course, -L_K with K = {args.iw_k} (upper bound on the test -log p(x)): {statistics.fmean(iw):.2f}")
+        print(f"  vae_course, -L_S with S = {args.iw_k} (upper bound on the test -log p(x)): {statistics.fmean(iw):.2f}")
     print(f"  time: {seconds:.1f} s")
     if data.name != "mnist":
         updates = args.epochs * math.ceil(len(train_x) / args.batch_size)

@@ -56,7 +56,7 @@ def test_exact_posterior_makes_the_bound_equal_log_px_for_every_K():
     x = some_images()
     truth = exact_log_px(marginal, x)
     for k in (1, 5):
-        bound = evaluation.importance_weighted_bound(vae, x, K=k, generator=torch.Generator().manual_seed(k))
+        bound = evaluation.importance_weighted_bound(vae, x, S=k, generator=torch.Generator().manual_seed(k))
         assert bound.dtype == torch.float64 and bound.shape == (len(x),)
         torch.testing.assert_close(bound, truth, atol=2e-4, rtol=0)
     # the ELBO is tight too, KL(q || p(z|x)) = 0, but its estimate (closed-form KL plus a Monte
@@ -90,7 +90,7 @@ def test_K1_bound_is_the_elbo_in_expectation():
     x = some_images(n=3)
     reps = 20_000
     xs = x.repeat(reps, 1, 1, 1)  # every image many times: the mean of L_1 estimates E[L_1]
-    l1 = evaluation.importance_weighted_bound(vae, xs, K=1, generator=torch.Generator().manual_seed(3)).view(reps, 3)
+    l1 = evaluation.importance_weighted_bound(vae, xs, S=1, generator=torch.Generator().manual_seed(3)).view(reps, 3)
     expected = analytic_elbo(vae, posterior, marginal, x)
     se = l1.std(dim=0) / math.sqrt(reps)
     assert ((l1.mean(dim=0) - expected).abs() < 4 * se + 1e-3).all(), f"{l1.mean(0)} vs {expected} (se {se})"
@@ -104,11 +104,11 @@ def test_bound_rises_with_K_and_converges_to_log_px():
     xs = x.repeat(reps, 1, 1, 1)
     means = {}
     for k in (1, 10, 100):
-        b = evaluation.importance_weighted_bound(vae, xs, K=k, generator=torch.Generator().manual_seed(k))
+        b = evaluation.importance_weighted_bound(vae, xs, S=k, generator=torch.Generator().manual_seed(k))
         means[k] = b.view(reps, 4).mean(dim=0)
     assert (means[1] < means[10] - 0.05).all() and (means[10] < means[100]).all(), means
     assert (means[100] <= truth + 0.01).all(), (means[100], truth)
-    big = evaluation.importance_weighted_bound(vae, x, K=50_000, generator=torch.Generator().manual_seed(9))
+    big = evaluation.importance_weighted_bound(vae, x, S=50_000, generator=torch.Generator().manual_seed(9))
     torch.testing.assert_close(big, truth, atol=0.02, rtol=0)
 
 
@@ -141,7 +141,7 @@ def test_bernoulli_bound_converges_to_the_quadrature_value():
     assert torch.allclose(quadrature_log_px(vae, x, n=20_001), truth, atol=1e-6), "quadrature not converged"
     elbo = evaluation.elbo(vae, x, num_samples=20_000, generator=torch.Generator().manual_seed(0))
     assert (elbo < truth).all(), (elbo, truth)
-    bound = evaluation.importance_weighted_bound(vae, x, K=100_000, batch_size=20_000,
+    bound = evaluation.importance_weighted_bound(vae, x, S=100_000, batch_size=20_000,
                                                  generator=torch.Generator().manual_seed(1))
     torch.testing.assert_close(bound, truth, atol=0.02, rtol=0)
 
@@ -153,16 +153,16 @@ def test_the_gaussian_likelihood_uses_the_models_sigma():
     new_marginal = MultivariateNormal(marginal.loc, marginal.covariance_matrix + (0.7**2 - SIGMA**2) * torch.eye(4))
     truth = exact_log_px(new_marginal, x)
     assert (truth - exact_log_px(marginal, x)).abs().min() > 0.05, "the test needs the two marginals to differ"
-    bound = evaluation.importance_weighted_bound(vae, x, K=50_000, generator=torch.Generator().manual_seed(0))
+    bound = evaluation.importance_weighted_bound(vae, x, S=50_000, generator=torch.Generator().manual_seed(0))
     torch.testing.assert_close(bound, truth, atol=0.02, rtol=0)
 
 
 def test_chunk_size_does_not_change_the_answer_when_weights_are_constant():
     vae, marginal, _ = linear_gaussian_vae(exact_posterior=True)
     x = some_images(n=7)
-    a = evaluation.importance_weighted_bound(vae, x, K=9, batch_size=1)
-    b = evaluation.importance_weighted_bound(vae, x, K=9, batch_size=4)
-    c = evaluation.importance_weighted_bound(vae, x, K=9, batch_size=1000)
+    a = evaluation.importance_weighted_bound(vae, x, S=9, batch_size=1)
+    b = evaluation.importance_weighted_bound(vae, x, S=9, batch_size=4)
+    c = evaluation.importance_weighted_bound(vae, x, S=9, batch_size=1000)
     torch.testing.assert_close(a, b, atol=1e-4, rtol=0)
     torch.testing.assert_close(a, c, atol=1e-4, rtol=0)
 
@@ -171,8 +171,8 @@ def test_chunk_size_only_changes_the_random_draws():
     vae, _, _ = linear_gaussian_vae(exact_posterior=False)
     reps = 200
     x = some_images(n=3).repeat(reps, 1, 1, 1)
-    small = evaluation.importance_weighted_bound(vae, x, K=20, batch_size=7, generator=torch.Generator().manual_seed(0))
-    large = evaluation.importance_weighted_bound(vae, x, K=20, batch_size=5000, generator=torch.Generator().manual_seed(1))
+    small = evaluation.importance_weighted_bound(vae, x, S=20, batch_size=7, generator=torch.Generator().manual_seed(0))
+    large = evaluation.importance_weighted_bound(vae, x, S=20, batch_size=5000, generator=torch.Generator().manual_seed(1))
     diff = (small - large).view(reps, 3)
     se = diff.std(dim=0) / math.sqrt(reps)
     assert (diff.mean(dim=0).abs() < 4 * se + 1e-3).all()
@@ -182,8 +182,8 @@ def test_same_generator_seed_gives_the_same_numbers_and_mode_is_restored():
     vae, _, _ = linear_gaussian_vae(exact_posterior=False)
     vae.train()
     x = some_images()
-    a = evaluation.importance_weighted_bound(vae, x, K=30, generator=torch.Generator().manual_seed(5))
-    b = evaluation.importance_weighted_bound(vae, x, K=30, generator=torch.Generator().manual_seed(5))
+    a = evaluation.importance_weighted_bound(vae, x, S=30, generator=torch.Generator().manual_seed(5))
+    b = evaluation.importance_weighted_bound(vae, x, S=30, generator=torch.Generator().manual_seed(5))
     assert torch.equal(a, b)
     assert vae.training, "the function must give the model back in the mode it found it"
     torch.manual_seed(2)
@@ -269,10 +269,10 @@ def test_rejects_bad_counts_and_generators(small_vae):
     x = torch.rand(3, 1, 2, 2)
     bound = evaluation.importance_weighted_bound
     for k, err in [(0, ValueError), (-2, ValueError), (2.0, TypeError), (True, TypeError)]:
-        with pytest.raises(err, match="K"):
-            bound(small_vae, x, K=k)
+        with pytest.raises(err, match="S"):
+            bound(small_vae, x, S=k)
     with pytest.raises(ValueError, match="batch_size"):
-        bound(small_vae, x, K=3, batch_size=0)
+        bound(small_vae, x, S=3, batch_size=0)
     with pytest.raises(ValueError, match="num_samples"):
         evaluation.elbo(small_vae, x, num_samples=0)
     with pytest.raises(TypeError, match="generator must be a torch.Generator"):
@@ -302,3 +302,13 @@ def test_flat_images_give_the_same_values(small_vae):
 def test_the_old_likelihood_module_warns_with_the_new_name(name, small_vae):
     with pytest.warns(DeprecationWarning, match=f"vae_course.likelihood.{name} is deprecated; use vae_course.evaluation.{name}"):
         getattr(likelihood, name)(small_vae, torch.rand(3, 1, 2, 2))
+
+
+def test_the_old_keyword_K_still_works_and_warns(small_vae):
+    x = torch.rand(3, 1, 2, 2)
+    new = evaluation.importance_weighted_bound(small_vae, x, S=7, generator=torch.Generator().manual_seed(2))
+    with pytest.warns(DeprecationWarning, match="number of importance samples is S"):
+        old = evaluation.importance_weighted_bound(small_vae, x, K=7, generator=torch.Generator().manual_seed(2))
+    assert torch.equal(new, old)
+    with pytest.raises(TypeError, match="once, as S"):
+        evaluation.importance_weighted_bound(small_vae, x, S=5, K=7)

@@ -7,15 +7,15 @@ tractable linear-Gaussian model has its exact ``LinearGaussian.elbo(x, q_mean, q
 - ``elbo``: the ELBO per example, E_q[log p(x|z)] (Monte Carlo, L samples) - KL (closed form);
 - ``importance_weighted_bound``: the bound of Burda et al. (2016),
 
-      L_K(x) = E[ log (1/K) sum_k p(x, z_k) / q(z_k | x) ],   z_1..z_K ~ q(z | x) independently,
+      L_S(x) = E[ log (1/S) sum_s p(x, z_s) / q(z_s | x) ],   z_1..z_S ~ q(z | x) independently,
 
-  with L_1 = ELBO <= L_K <= L_{K+1} <= log p(x), and L_K -> log p(x) as K grows;
+  with L_1 = ELBO <= L_S <= L_{S+1} <= log p(x), and L_S -> log p(x) as S grows;
 - ``kl_per_dimension`` and ``active_units``: which latent dimensions carry information
   (a dimension whose KL is ~0 for every x has collapsed onto the prior).
 
 They work for ``vae_course.models.VAE`` with either likelihood. All values are in nats,
 returned per example as float64 tensors on the CPU. The work is split into chunks, so a
-large K does not need memory for K decoded copies of the data at once.
+large S does not need memory for S decoded copies of the data at once.
 
 For the Bernoulli likelihood on grey levels (the cross-entropy loss usual on MNIST) these
 numbers are not log-probabilities of the data: only binary x make p(x | z) normalised.
@@ -23,6 +23,7 @@ numbers are not log-probabilities of the data: only binary x make p(x | z) norma
 from __future__ import annotations
 
 import math
+import warnings
 from typing import NamedTuple
 
 import torch
@@ -124,26 +125,37 @@ def elbo(model, x: torch.Tensor, num_samples: int = 1, batch_size: int = 4096, g
     return _per_example(model, x, num_samples, batch_size, generator, reduce)
 
 
-def importance_weighted_bound(model, x: torch.Tensor, K: int = 100, batch_size: int = 4096, generator=None) -> torch.Tensor:
+def importance_weighted_bound(model, x: torch.Tensor, S: int = 100, batch_size: int = 4096, generator=None,
+                              *, K: int | None = None) -> torch.Tensor:
     """The importance-weighted lower bound on log p(x) of each image, in nats.
 
-    One estimate per image of  L_K = log (1/K) sum_k p(x | z_k) p(z_k) / q(z_k | x)  with
-    z_k ~ q(z | x) drawn independently (the proposal is the encoder). Its expectation is
-    the ELBO for K = 1, rises with K and tends to log p(x). The log-mean-exp is taken in
-    float64. At most ``batch_size`` images are decoded in one pass (lower it to save
-    memory). Returns a float64 tensor of shape (N,) on the CPU; ``-bound.mean()`` is an
-    estimate (from above, in expectation) of the negative log-likelihood in nats per image.
+    One estimate per image of  L_S = log (1/S) sum_s p(x | z_s) p(z_s) / q(z_s | x)  with
+    z_s ~ q(z | x) drawn independently (the proposal is the encoder): ``S`` importance
+    samples per image, as in the course's notation. Its expectation is the ELBO for S = 1,
+    rises with S and tends to log p(x). The log-mean-exp is taken in float64. At most
+    ``batch_size`` images are decoded in one pass (lower it to save memory). Returns a
+    float64 tensor of shape (N,) on the CPU; ``-bound.mean()`` is an estimate (from above,
+    in expectation) of the negative log-likelihood in nats per image.
+
+    ``K=`` is the keyword's earlier name; it still works and warns (``DeprecationWarning``).
     """
+    if K is not None:
+        if S != 100:
+            raise TypeError("importance_weighted_bound: give the number of importance samples once, as S "
+                            "(K is its deprecated name)")
+        warnings.warn("importance_weighted_bound(K=...) is deprecated: the number of importance samples is S",
+                      DeprecationWarning, stacklevel=2)
+        S = K
     _check_model(model)
     x = _check_data(model, x)
-    K = check_int("K", K, minimum=1, what="the number of importance samples per image")
+    S = check_int("S", S, minimum=1, what="the number of importance samples per image")
     batch_size = check_int("batch_size", batch_size, minimum=1, what="the largest number of images decoded in one pass")
     check_generator("generator", generator)
 
     def reduce(log_lik, log_ratio, mu, logvar):
-        return torch.logsumexp(log_lik + log_ratio, dim=0) - math.log(K)
+        return torch.logsumexp(log_lik + log_ratio, dim=0) - math.log(S)
 
-    return _per_example(model, x, K, batch_size, generator, reduce)
+    return _per_example(model, x, S, batch_size, generator, reduce)
 
 
 @torch.no_grad()
