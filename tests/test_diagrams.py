@@ -28,7 +28,7 @@ SIZES = {
 # (sub)strings each figure's texts must contain, in matplotlib's mathtext source
 EXPECTED = {
     "autoencoder": ["g_\\phi", "f_\\theta", "code $z$", "$J$ numbers", "\\mathcal{L}_{\\mathrm{rec}}(x, \\hat x)", "\\hat x"],
-    "denoising": ["\\mathcal{M}_\\mathcal{D}(\\tilde x \\mid x)", "\\tilde x", "g_\\phi", "f_\\theta",
+    "denoising": ["\\kappa(\\tilde x \\mid x)", "\\tilde x", "g_\\phi", "f_\\theta",
                   "\\mathcal{L}_{\\mathrm{rec}}(x, \\hat x)", "clean"],
     "vae": ["q_\\phi(z \\mid x)", "$\\mu$", "\\log \\sigma^2", "z = \\mu + \\sigma \\odot \\epsilon",
             "\\epsilon \\sim \\mathcal{N}(0, I)", "p_\\theta(x \\mid z)",

@@ -181,7 +181,7 @@ def autoencoder_diagram(J: int | None = None, D: int | None = None):
 def denoising_autoencoder_diagram(J: int | None = None, D: int | None = None):
     """The denoising autoencoder: corrupt x, encode and decode the damaged x~, compare with clean x.
 
-    x -> corruption M_D(x~ | x) -> x~ -> encoder g_phi -> z -> decoder f_theta -> x_hat; the
+    x -> corruption kappa(x~ | x) -> x~ -> encoder g_phi -> z -> decoder f_theta -> x_hat; the
     loss ||x - x_hat||^2 is joined to the CLEAN input x, not to x~. ``J`` and ``D``
     (optional positive ints) print the sizes of a concrete model. Returns the Figure.
     """
@@ -192,7 +192,7 @@ def denoising_autoencoder_diagram(J: int | None = None, D: int | None = None):
     widths = [1.45, 2.05, 1.5, 1.5, 1.5, 1.5, 1.95]
     xs = _row(widths, margin=0.2)
     c.node("x", xs[0], y, widths[0], 1.3, f"clean\ninput $x$", "data")
-    c.node("corrupt", xs[1], y, widths[1], 1.3, "corruption\n$\\mathcal{M}_\\mathcal{D}(\\tilde x \\mid x)$", "noise")
+    c.node("corrupt", xs[1], y, widths[1], 1.3, "corruption\n$\\kappa(\\tilde x \\mid x)$", "noise")
     c.node("x_tilde", xs[2], y, widths[2], 1.3, "damaged\ninput $\\tilde x$", "data")
     c.node("encoder", xs[3], y, widths[3], 1.7, "encoder\n$g_\\phi$", "encoder", taper="in")
     c.node("z", xs[4], y, widths[4], 0.95, f"code $z$\n{_size(J, 'J')}", "code", fontsize=13)
