@@ -197,7 +197,10 @@ def _stmt_loads(stmt) -> set:
     if isinstance(stmt, ast.AugAssign):
         return _loads(stmt.value) | {n.id for n in ast.walk(stmt.target) if isinstance(n, ast.Name)}
     if isinstance(stmt, (ast.Assign, ast.AnnAssign)):
-        return _loads(stmt.value) if stmt.value is not None else set()
+        # a target such as a[i] = ... or obj.attr = ... reads a and i (and obj): count them
+        targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+        loads = set().union(*(_loads(t) for t in targets))
+        return loads | (_loads(stmt.value) if stmt.value is not None else set())
     return _loads(stmt)
 
 

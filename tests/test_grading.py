@@ -484,6 +484,16 @@ def test_split_strips_every_expected_value_from_the_sandboxed_copy():
     assert split.problems == [] and checks.convention_problems(CELL) == []
 
 
+def test_split_keeps_names_read_by_an_assignment_target():
+    """rows is read only inside the target of shares[rows[0]] = ...: the sandboxed copy must keep it."""
+    cell = ("import numpy as np\nshares = np.zeros((4, 2))\nrows = np.random.permutation(4)\n"
+            "shares[rows[0], 0] = 1.0\nwant = shares.sum(0)\ncheck_close('f', f(shares), want)\n")
+    split = checks.split_test_cell(cell)
+    namespace = {"f": lambda a: a.sum(0), "__grader_record__": lambda site, value: None}
+    exec(split.sandboxed, namespace)              # raised NameError: rows, before the fix
+    assert "rows = np.random.permutation(4)" in split.sandboxed and "want" not in split.sandboxed
+
+
 def test_split_reports_cells_it_cannot_make_safe():
     zipped = "want = [1.0, 2.0]\nfor g, w in zip(double(x), want):\n    check_close('d', g, w)\n"
     assert any("'w' holds an expected value" in p for p in checks.convention_problems(zipped))
