@@ -48,6 +48,13 @@ def _check_latent(z, latent_dim):
     check_tensor("z", z, shape=("batch", latent_dim))
 
 
+def _codes_for(model, z):
+    """``z`` checked as (batch, latent_dim) codes and moved to ``model``'s device and dtype."""
+    _check_latent(z, model.latent_dim)
+    p = next(model.parameters())
+    return z.to(p.device, p.dtype)
+
+
 def _check_sigma(sigma):
     return check_number("sigma", sigma, positive=True, what="the Gaussian decoder's standard deviation")
 
@@ -213,10 +220,7 @@ class Autoencoder(nn.Module):
     def decode_mean(self, z):
         """The decoder's image f_theta(z) in [0, 1] without gradients, on ``z``'s device
         (the same name as the VAEs' ``decode_mean``, so code can treat all three alike)."""
-        if not isinstance(z, torch.Tensor):
-            raise TypeError(f"z must be a torch.Tensor of shape (batch, {self.latent_dim}), got {type(z).__name__}")
-        p = next(self.parameters())
-        return self.decode(z.to(p.device, p.dtype)).to(z.device)
+        return self.decode(_codes_for(self, z)).to(z.device)
 
     def forward(self, x):
         """The reconstruction f_theta(g_phi(x)) in [0, 1], shape (batch, C, H, W)."""
@@ -276,10 +280,7 @@ class VAE(nn.Module):
 
         ``z`` is moved to the model's device and dtype; the images come back on ``z``'s device.
         """
-        if not isinstance(z, torch.Tensor):
-            raise TypeError(f"z must be a torch.Tensor of shape (batch, {self.latent_dim}), got {type(z).__name__}")
-        p = self._param()
-        return self.mean_image(self.decode(z.to(p.device, p.dtype))).to(z.device)
+        return self.mean_image(self.decode(_codes_for(self, z))).to(z.device)
 
     def forward(self, x, generator=None):
         """``(out, mu, logvar)``: the decoder's output for one z ~ q(z | x) and q's parameters.
@@ -383,11 +384,8 @@ class ConditionalVAE(VAE):
     def decode_mean(self, z, y):
         """E[x | z, y] for codes ``z`` (batch, latent_dim) and labels ``y`` (one per code),
         without gradients; the images come back on ``z``'s device."""
-        if not isinstance(z, torch.Tensor):
-            raise TypeError(f"z must be a torch.Tensor of shape (batch, {self.latent_dim}), got {type(z).__name__}")
-        p = self._param()
-        zz = z.to(p.device, p.dtype)
-        c = self._condition(y, len(zz)).to(p.device, p.dtype)
+        zz = _codes_for(self, z)
+        c = self._condition(y, len(zz)).to(zz.device, zz.dtype)
         return self.mean_image(self.decode(zz, c)).to(z.device)
 
     @torch.no_grad()
