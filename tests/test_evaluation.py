@@ -312,3 +312,8 @@ def test_the_old_keyword_K_still_works_and_warns(small_vae):
     assert torch.equal(new, old)
     with pytest.raises(TypeError, match="once, as S"):
         evaluation.importance_weighted_bound(small_vae, x, S=5, K=7)
+    with pytest.raises(TypeError, match="once, as S"):
+        evaluation.importance_weighted_bound(small_vae, x, S=100, K=7)
+    default = evaluation.importance_weighted_bound(small_vae, x, generator=torch.Generator().manual_seed(2))
+    hundred = evaluation.importance_weighted_bound(small_vae, x, S=100, generator=torch.Generator().manual_seed(2))
+    assert torch.equal(default, hundred)

@@ -125,7 +125,7 @@ def elbo(model, x: torch.Tensor, num_samples: int = 1, batch_size: int = 4096, g
     return _per_example(model, x, num_samples, batch_size, generator, reduce)
 
 
-def importance_weighted_bound(model, x: torch.Tensor, S: int = 100, batch_size: int = 4096, generator=None,
+def importance_weighted_bound(model, x: torch.Tensor, S: int | None = None, batch_size: int = 4096, generator=None,
                               *, K: int | None = None) -> torch.Tensor:
     """The importance-weighted lower bound on log p(x) of each image, in nats.
 
@@ -137,15 +137,18 @@ def importance_weighted_bound(model, x: torch.Tensor, S: int = 100, batch_size: 
     float64 tensor of shape (N,) on the CPU; ``-bound.mean()`` is an estimate (from above,
     in expectation) of the negative log-likelihood in nats per image.
 
-    ``K=`` is the keyword's earlier name; it still works and warns (``DeprecationWarning``).
+    ``S`` defaults to 100. ``K=`` is the keyword's earlier name; it still works and warns
+    (``DeprecationWarning``).
     """
     if K is not None:
-        if S != 100:
+        if S is not None:
             raise TypeError("importance_weighted_bound: give the number of importance samples once, as S "
                             "(K is its deprecated name)")
         warnings.warn("importance_weighted_bound(K=...) is deprecated: the number of importance samples is S",
                       DeprecationWarning, stacklevel=2)
         S = K
+    elif S is None:
+        S = 100
     _check_model(model)
     x = _check_data(model, x)
     S = check_int("S", S, minimum=1, what="the number of importance samples per image")
